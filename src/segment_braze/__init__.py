@@ -1,0 +1,79 @@
+"""segment-braze: Segment events to Braze REST API requests, as a library.
+
+Typed Segment event models flow through one rule table that emits typed Braze request
+objects. Nothing here opens a network connection: send the requests with the HTTP client
+you like (``request.to_http(settings)`` gives method, URL, headers and body).
+
+    >>> import segment_braze as sb
+    >>> settings = sb.Settings(rest_endpoint="US-03")
+    >>> t = sb.translate({"type": "track", "userId": "u1", "event": "Signed Up",
+    ...                   "timestamp": "2024-05-01T12:00:00Z"}, settings)
+    >>> [r.endpoint for r in t]
+    ['/users/track']
+"""
+
+from __future__ import annotations
+
+from .braze import HttpRequest, UsersDelete, UsersIdentify, UsersMerge, UsersTrack
+from .errors import (
+    InvalidEvent,
+    InvalidSettings,
+    Notice,
+    Problem,
+    RuleTableError,
+    SegmentBrazeError,
+)
+from .events import Alias, Context, Delete, Group, Identify, Page, Screen, Track
+from .rules import (
+    DEFAULT_RULES,
+    Rule,
+    on_context_traits,
+    on_filtered_event,
+    on_no_identifier,
+    on_purchase,
+    on_type,
+    on_untracked_page,
+)
+from .scope import Scope, Skip
+from .settings import Settings
+from .translate import Explanation, Translation, Translator, explain, translate
+
+__all__ = [
+    "DEFAULT_RULES",
+    "Alias",
+    "Context",
+    "Delete",
+    "Explanation",
+    "Group",
+    "HttpRequest",
+    "Identify",
+    "InvalidEvent",
+    "InvalidSettings",
+    "Notice",
+    "Page",
+    "Problem",
+    "Rule",
+    "RuleTableError",
+    "Scope",
+    "Screen",
+    "SegmentBrazeError",
+    "Settings",
+    "Skip",
+    "Track",
+    "Translation",
+    "Translator",
+    "UsersDelete",
+    "UsersIdentify",
+    "UsersMerge",
+    "UsersTrack",
+    "explain",
+    "on_context_traits",
+    "on_filtered_event",
+    "on_no_identifier",
+    "on_purchase",
+    "on_type",
+    "on_untracked_page",
+    "translate",
+]
+
+__version__ = "0.1.0.dev0"

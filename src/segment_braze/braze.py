@@ -1,0 +1,265 @@
+"""Braze objects and requests, as typed frozen models.
+
+The objects (``UserAttributes``, ``Event``, ``Purchase``) are what the rule table emits;
+the requests (``UsersTrack``, ``UsersDelete``, ``UsersIdentify``, ``UsersMerge``) are what
+you send. Each request knows its ``endpoint``, renders its JSON body with ``to_json()``
+(plain JSON types only: absent values are omitted, a value set to ``None`` is sent as
+``null`` so Braze unsets it) and builds a ready-to-send :class:`HttpRequest` with
+``to_http(settings)``. Nothing here opens a connection.
+
+Each request also remembers, for every entry of every array, where it came from (the
+event's ``messageId``, or its position in the stream): ``origin_of("events", 3)`` answers
+Braze's ``{"errors": [{"index": 3, ...}]}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias
+
+import attrs
+
+from . import _json
+
+if TYPE_CHECKING:
+    from .settings import Settings
+
+__all__ = [
+    "AliasToIdentify",
+    "Event",
+    "HttpRequest",
+    "Identifier",
+    "MergeUpdate",
+    "Origin",
+    "Purchase",
+    "Request",
+    "UserAlias",
+    "UserAttributes",
+    "UsersDelete",
+    "UsersIdentify",
+    "UsersMerge",
+    "UsersTrack",
+]
+
+#: Where an object came from: the event's ``messageId``, else its position in the stream.
+Origin: TypeAlias = str | int | None
+
+
+
+@attrs.frozen
+class UserAlias:
+    """A Braze user alias: ``alias_name`` within ``alias_label``."""
+
+    alias_name: str
+    alias_label: str
+
+
+IdentifierKind: TypeAlias = Literal["external_id", "braze_id", "user_alias", "email"]
+
+
+@attrs.frozen
+class Identifier:
+    """The one identifier a Braze object carries: ``kind`` is its wire key."""
+
+    kind: IdentifierKind
+    value: str | UserAlias
+
+    def to_json(self) -> dict[str, Any]:
+        value = self.value
+        if isinstance(value, UserAlias):
+            return {"user_alias": {"alias_name": value.alias_name,
+                                   "alias_label": value.alias_label}}
+        return {self.kind: value}
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class UserAttributes:
+    """A user attributes object: standard and custom attributes of one user.
+
+    ``values`` maps attribute names to JSON values (``None`` unsets). ``merge_objects``
+    asks Braze to deep-merge nested objects (needed by ``$update``).
+    """
+
+    identifier: Identifier
+    values: Mapping[str, Any] = attrs.field(factory=dict)
+    update_existing_only: bool | None = None
+    merge_objects: bool | None = None
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class Event:
+    """A custom event object. ``time`` is ISO 8601 in UTC with milliseconds."""
+
+    identifier: Identifier
+    name: str
+    time: str
+    properties: Mapping[str, Any] | None = None
+    app_id: str | None = None
+    update_existing_only: bool | None = None
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class Purchase:
+    """A purchase object: one product bought ``quantity`` times (1 to 100)."""
+
+    identifier: Identifier
+    product_id: str
+    currency: str
+    price: float
+    time: str
+    quantity: int = 1
+    properties: Mapping[str, Any] | None = None
+    app_id: str | None = None
+    update_existing_only: bool | None = None
+
+
+@attrs.frozen
+class MergeUpdate:
+    """One entry of ``/users/merge``: ``merge`` is folded into ``keep``."""
+
+    merge: Identifier
+    keep: Identifier
+
+
+@attrs.frozen(repr=False)
+class HttpRequest:
+    """A ready-to-send HTTP request. ``headers`` holds the REST API key; ``repr`` and
+    ``str`` mask it."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    body: bytes
+
+    def __repr__(self) -> str:
+        shown = {k: ("Bearer ***" if k.lower() == "authorization" else v)
+                 for k, v in self.headers.items()}
+        return (f"HttpRequest(method={self.method!r}, url={self.url!r}, headers={shown!r}, "
+                f"body=<{len(self.body)} bytes>)")
+
+    __str__ = __repr__
+
+
+class _Request:
+    """What every request shares: endpoint, origins, JSON body and HTTP form."""
+
+    endpoint: ClassVar[str]
+    #: The body's arrays, by wire name.
+    arrays: ClassVar[tuple[str, ...]]
+    #: For each array of the body, the origin of each entry, in order.
+    origins: Mapping[str, tuple[Origin, ...]]
+
+    def _no_origins(self) -> dict[str, tuple[Origin, ...]]:
+        return self._origins_from(None)
+
+    def _origins_from(self, origin: Origin) -> dict[str, tuple[Origin, ...]]:
+        out = {}
+        for name in self.arrays:
+            count = len(getattr(self, name))
+            if count:
+                out[name] = (origin,) * count
+        return out
+
+    def with_origin(self, origin: Origin) -> Any:
+        """The same request with every entry marked as coming from ``origin``."""
+        return attrs.evolve(self, origins=self._origins_from(origin))  # type: ignore[misc]
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON-ready body: a dict of plain JSON types."""
+        return converters.braze.unstructure(self)  # type: ignore[no-any-return]
+
+    def to_http(self, settings: Settings) -> HttpRequest:
+        """The request as method, URL, headers (with the bearer key) and body bytes.
+
+        Raises :class:`~segment_braze.InvalidSettings` when ``rest_endpoint`` or
+        ``rest_api_key`` is not set.
+        """
+        return HttpRequest(
+            method="POST",
+            url=settings.require_rest_endpoint() + self.endpoint,
+            headers={
+                "Authorization": f"Bearer {settings.require_rest_api_key()}",
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+            },
+            body=_json.dumps(self.to_json()),
+        )
+
+    def origin_of(self, array: str, index: int) -> Origin:
+        """Which event the entry ``index`` of ``array`` (e.g. ``"events"``) came from:
+        its ``messageId``, else its position in the stream.
+
+        Raises ``KeyError`` for an array the body does not have and ``IndexError`` for an
+        index beyond it.
+        """
+        if index < 0:
+            raise IndexError(index)
+        return self.origins[array][index]
+
+    def size(self) -> int:
+        """Number of entries across the body's arrays (what Braze's limits count)."""
+        return sum(len(getattr(self, name)) for name in self.arrays)
+
+
+def _origins() -> Any:
+    return attrs.field(default=attrs.Factory(_Request._no_origins, takes_self=True),
+                       eq=False, repr=False)
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class UsersTrack(_Request):
+    """``POST /users/track``: attributes, events and purchases."""
+
+    endpoint: ClassVar[str] = "/users/track"
+    arrays: ClassVar[tuple[str, ...]] = ("attributes", "events", "purchases")
+    attributes: tuple[UserAttributes, ...] = ()
+    events: tuple[Event, ...] = ()
+    purchases: tuple[Purchase, ...] = ()
+    origins: Mapping[str, tuple[Origin, ...]] = _origins()
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class UsersDelete(_Request):
+    """``POST /users/delete`` by external ids."""
+
+    endpoint: ClassVar[str] = "/users/delete"
+    arrays: ClassVar[tuple[str, ...]] = ("external_ids",)
+    external_ids: tuple[str, ...]
+    origins: Mapping[str, tuple[Origin, ...]] = _origins()
+
+
+@attrs.frozen
+class AliasToIdentify:
+    """One entry of ``/users/identify``: the alias profile ``user_alias`` becomes
+    ``external_id``."""
+
+    external_id: str
+    user_alias: UserAlias
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class UsersIdentify(_Request):
+    """``POST /users/identify``: alias-only profiles merged into identified users."""
+
+    endpoint: ClassVar[str] = "/users/identify"
+    arrays: ClassVar[tuple[str, ...]] = ("aliases_to_identify",)
+    aliases_to_identify: tuple[AliasToIdentify, ...]
+    merge_behavior: Literal["none", "merge"] = "merge"
+    origins: Mapping[str, tuple[Origin, ...]] = _origins()
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class UsersMerge(_Request):
+    """``POST /users/merge``: destructive, only emitted with ``merge_on_alias``."""
+
+    endpoint: ClassVar[str] = "/users/merge"
+    arrays: ClassVar[tuple[str, ...]] = ("merge_updates",)
+    merge_updates: tuple[MergeUpdate, ...]
+    origins: Mapping[str, tuple[Origin, ...]] = _origins()
+
+
+Request: TypeAlias = UsersTrack | UsersDelete | UsersIdentify | UsersMerge
+"""Any request the library builds."""
+
+# Late import: the converter registers hooks for the classes above.
+from . import converters  # noqa: E402

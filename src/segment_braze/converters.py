@@ -1,0 +1,324 @@
+"""The two cattrs converters: Segment JSON in, Braze JSON out. Both are built once.
+
+``segment`` structures Segment JSON into the models of :mod:`segment_braze.events`. Its
+scalar hooks are strict: cattrs' defaults would turn ``["x"]`` into ``"['x']"`` for a
+string field and ``"false"`` into ``True`` for a boolean; here a wrong type is an error.
+Only identifiers accept numbers (and become strings). Dates are parsed with
+``datetime.fromisoformat`` first and dateutil's ISO parser only as a fallback; naive times
+are UTC. Unknown keys are ignored: real payloads carry many.
+
+``braze`` unstructures the models of :mod:`segment_braze.braze` into plain JSON types.
+
+:func:`structure_event` turns cattrs' exception groups into one
+:class:`~segment_braze.InvalidEvent` whose problems name wire paths (``$.userId``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+import attrs
+import cattrs
+from cattrs.errors import ClassValidationError
+from cattrs.gen import make_dict_structure_fn, override
+from dateutil.parser import isoparse
+
+from . import braze as b
+from .errors import InvalidEvent, Problem, json_path
+from .events import (
+    Alias,
+    Context,
+    Delete,
+    Group,
+    Identify,
+    Page,
+    Screen,
+    SegmentEvent,
+    Track,
+)
+
+__all__ = ["braze", "json_type", "segment", "structure_event"]
+
+UTC = timezone.utc
+
+#: Strings longer than this are refused outright (Segment itself caps a whole message at
+#: 32 KB), so a 10 MB value costs nothing.
+MAX_STRING = 1_000_000
+
+#: Python attribute -> wire name, for every model field whose names differ.
+WIRE_NAMES: Mapping[str, str] = {
+    "message_id": "messageId",
+    "user_id": "userId",
+    "anonymous_id": "anonymousId",
+    "original_timestamp": "originalTimestamp",
+    "received_at": "receivedAt",
+    "sent_at": "sentAt",
+    "group_id": "groupId",
+    "previous_id": "previousId",
+}
+
+#: Segment ``type`` -> model.
+EVENT_TYPES: Mapping[str, type[SegmentEvent]] = {
+    "identify": Identify,
+    "track": Track,
+    "page": Page,
+    "screen": Screen,
+    "group": Group,
+    "alias": Alias,
+    "delete": Delete,
+}
+
+
+def json_type(value: object) -> str:
+    """The JSON name of a value's type, for messages: ``"an array"``, ``"a number"``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list | tuple):
+        return "an array"
+    if isinstance(value, Mapping):
+        return "an object"
+    return f"a {type(value).__name__}"
+
+
+# -- strict scalar hooks ---------------------------------------------------------------
+
+
+def _string(value: Any, _: Any) -> str:
+    if type(value) is str:
+        if len(value) > MAX_STRING:
+            raise ValueError("longer than 1 MB")
+        return value
+    raise TypeError(f"expected a string, got {json_type(value)}")
+
+
+def _optional_string(value: Any, _: Any) -> str | None:
+    if value is None:
+        return None
+    return _string(value, None)
+
+
+def _identifier(value: Any, _: Any) -> str:
+    kind = type(value)
+    if kind is str:
+        if len(value) > MAX_STRING:
+            raise ValueError("longer than 1 MB")
+        return value  # type: ignore[no-any-return]
+    if kind is int:
+        return str(value)
+    if kind is float and value.is_integer():
+        return str(int(value))
+    raise TypeError(f"expected a string or an integer, got {json_type(value)}")
+
+
+def _optional_identifier(value: Any, _: Any) -> str | None:
+    if value is None:
+        return None
+    return _identifier(value, None)
+
+
+def parse_time(text: str) -> datetime:
+    """An ISO 8601 string as an aware datetime (naive means UTC).
+
+    ``datetime.fromisoformat`` first (fast); dateutil's strict ISO parser only for what
+    it does not read (nanoseconds, week dates, ...).
+    """
+    if len(text) > 64:
+        raise ValueError("not an ISO 8601 date-time")
+    try:
+        parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in "Zz" and text
+                                        else text)
+    except ValueError:
+        try:
+            parsed = isoparse(text)
+        except (ValueError, OverflowError):
+            raise ValueError(f"{text!r} is not an ISO 8601 date-time") from None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed
+
+
+def _optional_time(value: Any, _: Any) -> datetime | None:
+    if value is None:
+        return None
+    if type(value) is str:
+        return parse_time(value)
+    raise TypeError(f"expected an ISO 8601 date-time string, got {json_type(value)}")
+
+
+def _optional_object(value: Any, _: Any) -> Mapping[str, Any] | None:
+    if value is None or type(value) is dict:
+        return value
+    if isinstance(value, Mapping):
+        return value
+    if type(value) is list and not value:
+        return None  # PHP encodes an empty object as []: treat it as absent
+    raise TypeError(f"expected an object, got {json_type(value)}")
+
+
+def _make_segment() -> cattrs.Converter:
+    conv = cattrs.Converter(detailed_validation=True)
+    conv.register_structure_hook(str, _string)
+    conv.register_structure_hook(str | None, _optional_string)
+    conv.register_structure_hook(datetime | None, _optional_time)
+    conv.register_structure_hook(Mapping[str, Any] | None, _optional_object)
+
+    context_fn = make_dict_structure_fn(Context, conv)
+
+    def optional_context(value: Any, _: Any) -> Context | None:
+        if value is None:
+            return None
+        if type(value) is not dict:
+            # Segment's deletion examples (and PHP) send [] for an empty object.
+            if type(value) is list and not value:
+                return None
+            raise TypeError(f"expected an object, got {json_type(value)}")
+        return context_fn(value, Context)
+
+    conv.register_structure_hook(Context | None, optional_context)
+
+    ids = {"user_id", "anonymous_id", "group_id", "previous_id"}
+    for model in EVENT_TYPES.values():
+        fields = {f.name for f in attrs.fields(model)}
+        overrides: dict[str, Any] = {"type": override(omit=True)}
+        for name in fields & WIRE_NAMES.keys():
+            hook: Callable[[Any, Any], Any] | None = None
+            if name in ids:
+                required = name in ("group_id", "previous_id")
+                hook = _identifier if required else _optional_identifier
+            overrides[name] = override(rename=WIRE_NAMES[name], struct_hook=hook)
+        conv.register_structure_hook(model, make_dict_structure_fn(model, conv, **overrides))
+    return conv
+
+
+#: Segment JSON -> event models.
+segment = _make_segment()
+
+_STRUCTURE: dict[str, Callable[[Any, Any], SegmentEvent]] = {
+    name: segment.get_structure_hook(model) for name, model in EVENT_TYPES.items()
+}
+
+
+def structure_event(data: Any) -> SegmentEvent:
+    """A Segment JSON object as its event model, or :class:`InvalidEvent` naming every
+    bad field by its wire path."""
+    if not isinstance(data, Mapping):
+        raise InvalidEvent((Problem("$", f"expected a JSON object, got {json_type(data)}"),))
+    kind = data.get("type")
+    structure = _STRUCTURE.get(kind) if isinstance(kind, str) else None
+    if structure is None or not isinstance(kind, str):
+        if kind is None:
+            message = "required field missing"
+        else:
+            message = (f"unknown event type {kind!r}; expected one of "
+                       f"{', '.join(EVENT_TYPES)}")
+        raise InvalidEvent((Problem("$.type", message),))
+    try:
+        return structure(data, EVENT_TYPES[kind])
+    except ClassValidationError as group:
+        raise InvalidEvent(_problems(group, ())) from None
+
+
+def _problems(group: ClassValidationError, prefix: tuple[str, ...]) -> list[Problem]:
+    problems = []
+    for exc in group.exceptions:
+        name = next((getattr(n, "name", None) for n in getattr(exc, "__notes__", ())
+                     if getattr(n, "name", None)), None)
+        path = (*prefix, WIRE_NAMES.get(name, name)) if name else prefix
+        if isinstance(exc, ClassValidationError):
+            problems.extend(_problems(exc, path))
+        elif isinstance(exc, KeyError):
+            problems.append(Problem(json_path(path), "required field missing"))
+        else:
+            problems.append(Problem(json_path(path), str(exc)))
+    return problems
+
+
+# -- Braze out -------------------------------------------------------------------------
+
+
+def _attributes(obj: b.UserAttributes) -> dict[str, Any]:
+    out = obj.identifier.to_json()
+    if obj.update_existing_only is not None:
+        out["_update_existing_only"] = obj.update_existing_only
+    if obj.merge_objects is not None:
+        out["_merge_objects"] = obj.merge_objects
+    out.update(obj.values)
+    return out
+
+
+def _event(obj: b.Event) -> dict[str, Any]:
+    out = obj.identifier.to_json()
+    if obj.app_id is not None:
+        out["app_id"] = obj.app_id
+    out["name"] = obj.name
+    out["time"] = obj.time
+    if obj.properties is not None:
+        out["properties"] = obj.properties
+    if obj.update_existing_only is not None:
+        out["_update_existing_only"] = obj.update_existing_only
+    return out
+
+
+def _purchase(obj: b.Purchase) -> dict[str, Any]:
+    out = obj.identifier.to_json()
+    if obj.app_id is not None:
+        out["app_id"] = obj.app_id
+    out["product_id"] = obj.product_id
+    out["currency"] = obj.currency
+    out["price"] = obj.price
+    out["quantity"] = obj.quantity
+    out["time"] = obj.time
+    if obj.properties is not None:
+        out["properties"] = obj.properties
+    if obj.update_existing_only is not None:
+        out["_update_existing_only"] = obj.update_existing_only
+    return out
+
+
+def _users_track(req: b.UsersTrack) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if req.attributes:
+        out["attributes"] = [_attributes(a) for a in req.attributes]
+    if req.events:
+        out["events"] = [_event(e) for e in req.events]
+    if req.purchases:
+        out["purchases"] = [_purchase(p) for p in req.purchases]
+    return out
+
+
+def _alias(alias: b.UserAlias) -> dict[str, str]:
+    return {"alias_name": alias.alias_name, "alias_label": alias.alias_label}
+
+
+def _make_braze() -> cattrs.Converter:
+    conv = cattrs.Converter()
+    conv.register_unstructure_hook(b.UserAlias, _alias)
+    conv.register_unstructure_hook(b.Identifier, b.Identifier.to_json)
+    conv.register_unstructure_hook(b.UserAttributes, _attributes)
+    conv.register_unstructure_hook(b.Event, _event)
+    conv.register_unstructure_hook(b.Purchase, _purchase)
+    conv.register_unstructure_hook(b.UsersTrack, _users_track)
+    conv.register_unstructure_hook(
+        b.UsersDelete, lambda r: {"external_ids": list(r.external_ids)})
+    conv.register_unstructure_hook(b.UsersIdentify, lambda r: {
+        "aliases_to_identify": [{"external_id": a.external_id, "user_alias": _alias(a.user_alias)}
+                                for a in r.aliases_to_identify],
+        "merge_behavior": r.merge_behavior,
+    })
+    conv.register_unstructure_hook(b.UsersMerge, lambda r: {
+        "merge_updates": [{"identifier_to_merge": u.merge.to_json(),
+                           "identifier_to_keep": u.keep.to_json()} for u in r.merge_updates],
+    })
+    return conv
+
+
+#: Braze models -> plain JSON types.
+braze = _make_braze()

@@ -1,0 +1,391 @@
+"""Braze's value rules, shared by custom attributes and event / purchase properties.
+
+What Braze documents, and what happens here when a value breaks it:
+
+- names (attributes, properties): non-empty, at most 255 characters, not starting with
+  ``$``; otherwise the entry is dropped with a notice;
+- strings at most 255 characters; longer ones are dropped with a notice (never cut:
+  a cut string is a different value);
+- numbers finite (NaN and infinities are not JSON) and integers within 64 bits;
+- arrays of scalars at most 500 items (custom attributes);
+- nested custom attribute objects: keys without a leading ``$``, ``.`` or spaces, at most
+  100 KB; a ``null`` inside one is removed (Braze drops every nested update of a request
+  that holds one), times inside one become ``{"$time": ...}``;
+- event and purchase properties at most 51,200 bytes of compact JSON, nested objects and
+  arrays kept; the reserved keys ``time`` and ``event_name`` are dropped.
+
+A nested value that breaks a rule drops its whole top-level entry (a partial object would
+replace the stored one in Braze), with a notice naming the exact nested path.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import date, datetime, timezone
+from typing import TYPE_CHECKING, Any, Final
+
+from .. import _json
+from ..errors import reject
+
+if TYPE_CHECKING:
+    from ..scope import Scope
+
+__all__ = [
+    "DROP",
+    "MAX_ARRAY",
+    "MAX_DEPTH",
+    "MAX_NAME",
+    "MAX_OBJECT_BYTES",
+    "MAX_PROPERTIES_BYTES",
+    "MAX_STRING",
+    "RESERVED_PROPERTIES",
+    "check_properties_size",
+    "clean_properties",
+    "custom_attribute",
+    "name_problem",
+    "render_time",
+]
+
+MAX_NAME: Final = 255
+MAX_STRING: Final = 255
+MAX_ARRAY: Final = 500
+MAX_OBJECT_BYTES: Final = 100 * 1024
+MAX_PROPERTIES_BYTES: Final = 51_200
+#: Nesting deeper than this is refused: no real event needs it, and it keeps the walk
+#: far from Python's recursion limit.
+MAX_DEPTH: Final = 32
+#: Characters of traits and properties one event may carry (Segment caps a message at
+#: 32 KB; this keeps hostile input cheap).
+MAX_EVENT_CHARS: Final = 1_000_000
+
+_INT64: Final = 2**63
+#: A walk stops once its size bound passes this (6 bytes per character at worst).
+_ABORT: Final = 6 * MAX_EVENT_CHARS
+RESERVED_PROPERTIES: Final = frozenset({"time", "event_name"})
+
+UTC = timezone.utc
+
+
+class _Drop:
+    """The marker returned for a value that must not be sent."""
+
+    def __repr__(self) -> str:
+        return "DROP"
+
+
+DROP: Final = _Drop()
+
+
+def render_time(moment: datetime) -> str:
+    """A datetime as Braze wants it: ``YYYY-MM-DDTHH:MM:SS.mmmZ`` in UTC (naive is UTC)."""
+    if moment.tzinfo is not None and moment.utcoffset():
+        moment = moment.astimezone(UTC)
+    return (f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:"
+            f"{moment.minute:02d}:{moment.second:02d}.{moment.microsecond // 1000:03d}Z")
+
+
+def name_problem(name: object) -> str | None:
+    """Why ``name`` cannot name an attribute or a property, or ``None``."""
+    if type(name) is not str:
+        return "names must be strings"
+    if not name:
+        return "empty name"
+    if len(name) > MAX_NAME:
+        return f"name longer than {MAX_NAME} characters"
+    if name[0] == "$":
+        return "names must not start with '$'"
+    return None
+
+
+class _Unsendable(Exception):
+    """A nested value breaks a rule: ``path`` is relative to the walk's start."""
+
+    def __init__(self, path: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.path = path
+        self.message = message
+
+
+def _nested_key_problem(key: object, attribute: bool) -> str | None:
+    problem = name_problem(key)
+    if problem is not None or not attribute:
+        return problem
+    if "." in key or " " in key:  # type: ignore[operator]
+        return "keys of nested attributes must not contain '.' or spaces"
+    return None
+
+
+class _Walk:
+    """One walk over nested values, with a running upper bound of their JSON size."""
+
+    __slots__ = ("attribute", "fixes", "upper")
+
+    def __init__(self, attribute: bool) -> None:
+        self.attribute = attribute  # nested custom attribute rules (else event properties)
+        self.upper = 0  # an upper bound of the compact UTF-8 JSON size
+        self.fixes: list[tuple[tuple[str | int, ...], str]] = []
+
+    def scalar(self, value: Any, path: tuple[str | int, ...]) -> Any:
+        kind = type(value)
+        if kind is str:
+            if len(value) > MAX_STRING:
+                raise _Unsendable(path, f"string longer than {MAX_STRING} characters")
+            self.upper += 6 * len(value) + 2
+            return value
+        if kind is bool or value is None:
+            self.upper += 5
+            return value
+        if kind is int:
+            if not -_INT64 <= value < _INT64:
+                raise _Unsendable(path, "integer outside the 64-bit range")
+            self.upper += 21
+            return value
+        if kind is float:
+            if not math.isfinite(value):
+                raise _Unsendable(path, "not a finite number")
+            self.upper += 25
+            return value
+        if isinstance(value, datetime):
+            self.upper += 40
+            return {"$time": render_time(value)} if self.attribute else render_time(value)
+        if isinstance(value, date):
+            self.upper += 40
+            text = value.isoformat()
+            return {"$time": text} if self.attribute else text
+        raise _Unsendable(path, f"unsupported value of type {type(value).__name__}")
+
+    def value(self, value: Any, path: tuple[str | int, ...], depth: int) -> Any:
+        if isinstance(value, Mapping):
+            return self.mapping(value, path, depth + 1)
+        if isinstance(value, list | tuple):
+            return self.array(value, path, depth + 1)
+        return self.scalar(value, path)
+
+    def _enter(self, path: tuple[str | int, ...], depth: int) -> None:
+        if depth > MAX_DEPTH:
+            raise _Unsendable(path, f"nested deeper than {MAX_DEPTH} levels")
+        if self.upper > _ABORT:
+            raise _Unsendable(path, "larger than 1 MB")
+
+    def mapping(self, value: Mapping[str, Any], path: tuple[str | int, ...],
+                depth: int) -> Mapping[str, Any]:
+        self._enter(path, depth)
+        changed = type(value) is not dict
+        out = {}
+        for key, item in value.items():
+            problem = _nested_key_problem(key, self.attribute)
+            if problem is not None:
+                raise _Unsendable((*path, str(key)), problem)
+            if item is None and self.attribute:
+                self.fixes.append(((*path, key), "null removed from a nested attribute (Braze "
+                                   "drops every nested update of a request holding one)"))
+                changed = True
+                continue
+            cleaned = self.value(item, (*path, key), depth)
+            changed = changed or cleaned is not item
+            out[key] = cleaned
+            self.upper += 6 * len(key) + 4
+        return out if changed else value
+
+    def array(self, value: list[Any] | tuple[Any, ...], path: tuple[str | int, ...],
+              depth: int) -> list[Any]:
+        self._enter(path, depth)
+        changed = type(value) is not list
+        out = []
+        for index, item in enumerate(value):
+            if item is None and self.attribute:
+                self.fixes.append(((*path, index), "null removed from a nested attribute"))
+                changed = True
+                continue
+            cleaned = self.value(item, (*path, index), depth)
+            changed = changed or cleaned is not item
+            out.append(cleaned)
+            self.upper += 1
+        self.upper += 2
+        return out if changed else value  # type: ignore[return-value]
+
+    @staticmethod
+    def exact_size(value: Any) -> int:
+        return len(_json.dumps(value))
+
+
+def _report_fixes(walk: _Walk, base: tuple[str | int, ...], scope: Scope) -> None:
+    for relative, message in walk.fixes:
+        scope.notice((*base, *relative), message)
+
+
+def clean_properties(properties: Mapping[str, Any], path: tuple[str | int, ...],
+                     scope: Scope) -> tuple[dict[str, Any], int]:
+    """Event or purchase properties as Braze accepts them (see the module docstring), and
+    an upper bound of their JSON size.
+
+    Raises :class:`~segment_braze.InvalidEvent` when they are larger than 51,200 bytes.
+    """
+    walk = _Walk(attribute=False)
+    out: dict[str, Any] = {}
+    for key, value in properties.items():
+        if key in RESERVED_PROPERTIES:
+            scope.notice((*path, key), f"{key!r} is reserved by Braze; property dropped")
+            continue
+        problem = name_problem(key)
+        if problem is not None:
+            scope.notice((*path, str(key)), f"{problem}; property dropped")
+            continue
+        kind = type(value)
+        try:
+            if kind is str:
+                if len(value) > MAX_STRING:
+                    scope.notice((*path, key), f"string longer than {MAX_STRING} characters; "
+                                 "property dropped")
+                    continue
+                walk.upper += 6 * len(value) + 2
+            elif kind is dict or kind is list or isinstance(value, Mapping | tuple):
+                value = walk.value(value, (key,), 0)
+            else:
+                value = walk.scalar(value, (key,))
+        except _Unsendable as bad:
+            scope.notice((*path, *bad.path), f"{bad.message}; property {key!r} dropped")
+            continue
+        walk.upper += 6 * len(key) + 4
+        out[key] = value
+    scope.count_size(walk.upper // 6)
+    check_properties_size(out, walk.upper, path)
+    return out, walk.upper
+
+
+def check_properties_size(properties: Mapping[str, Any], bound: int,
+                          path: tuple[str | int, ...]) -> None:
+    """Reject properties over 51,200 bytes of compact JSON; ``bound`` is an upper bound of
+    their size, so the exact size is only measured when it might be over."""
+    if bound > MAX_PROPERTIES_BYTES:
+        size = len(_json.dumps(properties))
+        if size > MAX_PROPERTIES_BYTES:
+            reject(path, f"properties are {size:,} bytes of JSON; Braze accepts at most "
+                         f"{MAX_PROPERTIES_BYTES:,}")
+
+
+# -- custom attributes -----------------------------------------------------------------
+
+_SCALAR_OPS: Final = frozenset({"add", "remove"})
+_OBJECT_OPS: Final = frozenset({"$add", "$remove", "$update"})
+_IDENTIFIER_KEYS: Final = frozenset({"$identifier_key", "$identifier_value"})
+
+
+class Attribute:
+    """A cleaned custom attribute value, and whether it needs ``_merge_objects``."""
+
+    __slots__ = ("merge", "value")
+
+    def __init__(self, value: Any, merge: bool = False) -> None:
+        self.value = value
+        self.merge = merge
+
+
+def custom_attribute(name: str, value: Any, path: tuple[str | int, ...],
+                     scope: Scope) -> Any:
+    """A custom attribute value as Braze accepts it, :data:`DROP` (with a notice) when it
+    cannot be sent, or an :class:`Attribute` for an ``$update`` that needs
+    ``_merge_objects``."""
+    kind = type(value)
+    if kind is str:
+        if len(value) > MAX_STRING:
+            scope.notice(path, f"string longer than {MAX_STRING} characters; attribute dropped")
+            return DROP
+        scope.count_size(len(value))
+        return value
+    if value is None or kind is bool:
+        return value
+    walk = _Walk(attribute=True)
+    try:
+        if kind is int or kind is float:
+            return walk.scalar(value, ())
+        if isinstance(value, list | tuple):
+            cleaned: Any = _array_attribute(value, walk)
+        elif isinstance(value, Mapping):
+            cleaned = _object_attribute(value, walk)
+        elif isinstance(value, datetime):
+            return render_time(value)
+        elif isinstance(value, date):
+            return value.isoformat()
+        else:
+            cleaned = walk.scalar(value, ())
+    except _Unsendable as bad:
+        scope.notice((*path, *bad.path), f"{bad.message}; attribute {name!r} dropped")
+        return DROP
+    _report_fixes(walk, path, scope)
+    scope.count_size(walk.upper // 6)
+    if walk.upper > MAX_OBJECT_BYTES:
+        plain = cleaned.value if isinstance(cleaned, Attribute) else cleaned
+        size = walk.exact_size(plain)
+        if size > MAX_OBJECT_BYTES:
+            scope.notice(path, f"{size:,} bytes of JSON; Braze accepts at most "
+                               f"{MAX_OBJECT_BYTES:,}; attribute {name!r} dropped")
+            return DROP
+    return cleaned
+
+
+def _array_attribute(value: list[Any] | tuple[Any, ...], walk: _Walk) -> Any:
+    if value and all(isinstance(item, Mapping) for item in value):
+        return walk.array(value, (), 0)  # an array of objects
+    if len(value) > MAX_ARRAY:
+        raise _Unsendable((), f"array longer than {MAX_ARRAY} items")
+    return _scalars(value, (), walk)
+
+
+def _scalars(value: Any, path: tuple[str | int, ...], walk: _Walk) -> list[Any]:
+    if not isinstance(value, list | tuple):
+        raise _Unsendable(path, "expected an array")
+    out = []
+    for index, item in enumerate(value):
+        if isinstance(item, Mapping | list | tuple):
+            raise _Unsendable((*path, index), "arrays mix objects and other values")
+        if item is None:
+            walk.fixes.append(((*path, index), "null removed from an array"))
+            continue
+        cleaned = walk.scalar(item, (*path, index))
+        out.append(cleaned["$time"] if isinstance(cleaned, dict) else cleaned)
+    return out
+
+
+def _object_attribute(value: Mapping[str, Any], walk: _Walk) -> Any:
+    keys = value.keys()
+    if keys and keys <= {"inc"}:
+        amount = value["inc"]
+        if type(amount) is not int or not -_INT64 <= amount < _INT64:
+            raise _Unsendable(("inc",), "'inc' takes an integer")
+        return {"inc": amount}
+    if keys and keys <= _SCALAR_OPS:
+        return {op: _scalars(items, (op,), walk) for op, items in value.items()}
+    if keys and keys <= _OBJECT_OPS:
+        out = {}
+        for op, items in value.items():
+            if not isinstance(items, list | tuple) or not all(
+                    isinstance(i, Mapping) for i in items):
+                raise _Unsendable((op,), f"{op!r} takes an array of objects")
+            if op == "$add":
+                out[op] = walk.array(items, (op,), 0)
+            else:
+                out[op] = [_identified(item, (op, index), op, walk)
+                           for index, item in enumerate(items)]
+        return Attribute(out, merge="$update" in out)
+    return walk.mapping(value, (), 1)
+
+
+def _identified(item: Mapping[str, Any], path: tuple[str | int, ...], op: str,
+                walk: _Walk) -> dict[str, Any]:
+    expected = _IDENTIFIER_KEYS | {"$new_object"} if op == "$update" else _IDENTIFIER_KEYS
+    if item.keys() != expected:
+        raise _Unsendable(path, f"{op!r} entries take exactly {', '.join(sorted(expected))}")
+    key = item["$identifier_key"]
+    if type(key) is not str or not key:
+        raise _Unsendable((*path, "$identifier_key"), "expected a non-empty string")
+    out = {"$identifier_key": key,
+           "$identifier_value": walk.scalar(item["$identifier_value"],
+                                            (*path, "$identifier_value"))}
+    if op == "$update":
+        new = item["$new_object"]
+        if not isinstance(new, Mapping):
+            raise _Unsendable((*path, "$new_object"), "expected an object")
+        out["$new_object"] = walk.mapping(new, (*path, "$new_object"), 2)
+    return out

@@ -1,0 +1,216 @@
+"""The rule table: which Segment events become which Braze objects.
+
+A :class:`Rule` is a name, a matcher (``when``), an emitter (``emit``) and a ``final``
+flag. For each event the translator runs the table top to bottom: every rule whose
+matcher accepts the event emits Braze objects (or a :class:`Skip`); a final rule that
+matched stops the table. Matchers come from small factories (``on_type("identify")``);
+emitters are the rule bodies in :mod:`segment_braze.mapping`, named
+``<source>_to_<target>``.
+
+``DEFAULT_RULES`` at the end of this module is the whole mapping. To change it, build a
+new tuple (add, replace or drop rows) and pass it to ``Translator(settings, rules=...)``;
+nothing global is ever mutated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Final, Protocol, TypeAlias
+
+import attrs
+
+from .errors import RuleTableError
+from .events import Track
+from .mapping import events as ev
+from .mapping import identity, purchases, traits
+from .scope import Output, Scope, Skip
+from .settings import purchase_key
+
+__all__ = [
+    "DEFAULT_RULES",
+    "EVENT_TYPES",
+    "Emitter",
+    "Matcher",
+    "Output",
+    "Rule",
+    "Scope",
+    "Skip",
+    "on_context_traits",
+    "on_filtered_event",
+    "on_no_identifier",
+    "on_purchase",
+    "on_type",
+    "on_untracked_page",
+]
+
+#: Every Segment event type the table can see.
+EVENT_TYPES: Final = ("identify", "track", "page", "screen", "group", "alias", "delete")
+
+
+class Matcher(Protocol):
+    """``when(event, scope) -> bool``. ``types`` lists the event types it can accept
+    (``None``: any), so the translator skips it for the others without calling it."""
+
+    @property
+    def types(self) -> frozenset[str] | None: ...
+
+    def __call__(self, event: Any, scope: Scope) -> bool: ...
+
+
+#: ``emit(event, scope) -> Iterable[Output]``.
+Emitter: TypeAlias = Callable[[Any, Scope], Iterable[Output]]
+
+
+@attrs.frozen(repr=False)
+class Rule:
+    """One row of the table: ``emit`` runs when ``when`` matches; a ``final`` rule that
+    matched stops the table."""
+
+    name: str
+    when: Matcher
+    emit: Emitter
+    final: bool = False
+
+    def __repr__(self) -> str:
+        final = ", final=True" if self.final else ""
+        return f"Rule({self.name!r}, {self.when!r}, {_name_of(self.emit)}{final})"
+
+    @property
+    def types(self) -> frozenset[str]:
+        """The event types this rule can match."""
+        declared = getattr(self.when, "types", None)
+        return frozenset(EVENT_TYPES) if declared is None else frozenset(declared)
+
+
+def _name_of(function: object) -> str:
+    return getattr(function, "__name__", None) or repr(function)
+
+
+def check_rules(rules: object) -> tuple[Rule, ...]:
+    """``rules`` as a valid table, or :class:`RuleTableError` saying what is wrong."""
+    if not isinstance(rules, tuple):
+        raise RuleTableError(f"rules must be a tuple of Rule, got {type(rules).__name__}")
+    seen: set[str] = set()
+    for index, rule in enumerate(rules):
+        if not isinstance(rule, Rule):
+            raise RuleTableError(f"rules[{index}] is {type(rule).__name__}, not a Rule")
+        if not isinstance(rule.name, str) or not rule.name:
+            raise RuleTableError(f"rules[{index}] has no name")
+        if rule.name in seen:
+            raise RuleTableError(f"two rules are named {rule.name!r}")
+        seen.add(rule.name)
+        if not callable(rule.when) or not callable(rule.emit):
+            raise RuleTableError(f"rule {rule.name!r}: when and emit must be callable")
+        unknown = rule.types - set(EVENT_TYPES)
+        if unknown:
+            raise RuleTableError(f"rule {rule.name!r} names unknown event types {sorted(unknown)}")
+    return rules
+
+
+# -- matchers --------------------------------------------------------------------------
+# Small callable classes behind factory functions, so that rules print readably.
+
+
+@attrs.frozen
+class _OnType:
+    types: frozenset[str]
+
+    def __call__(self, event: Any, scope: Scope) -> bool:
+        return event.type in self.types
+
+    def __repr__(self) -> str:
+        return f"on_type({', '.join(repr(t) for t in sorted(self.types))})"
+
+
+def on_type(*types: str) -> Matcher:
+    """Matches events of these Segment types."""
+    return _OnType(frozenset(types))
+
+
+@attrs.frozen
+class _Predicate:
+    """A matcher from a named predicate and the event types it applies to."""
+
+    factory: str
+    test: Callable[[Any, Scope], bool]
+    types: frozenset[str]
+
+    def __call__(self, event: Any, scope: Scope) -> bool:
+        return self.test(event, scope)
+
+    def __repr__(self) -> str:
+        return f"{self.factory}()"
+
+
+def on_purchase() -> Matcher:
+    """Track events named like an entry of ``purchase_events`` (ignoring case, spaces,
+    ``_`` and ``-``), or carrying a numeric ``revenue`` when
+    ``log_purchase_when_revenue_present`` is on."""
+    def test(event: Track, scope: Scope) -> bool:
+        if purchase_key(event.event) in scope.settings.purchase_keys:
+            return True
+        return (scope.settings.log_purchase_when_revenue_present
+                and purchases.revenue_of(event.properties) is not None)
+    return _Predicate("on_purchase", test, frozenset({"track"}))
+
+
+def on_filtered_event() -> Matcher:
+    """Track, page and screen events whose custom event name ``event_allowlist`` leaves
+    out or ``event_blocklist`` names."""
+    def test(event: Any, scope: Scope) -> bool:
+        return ev.filtered_reason(event, scope.settings) is not None
+    return _Predicate("on_filtered_event", test, frozenset({"track", "page", "screen"}))
+
+
+def on_untracked_page() -> Matcher:
+    """Page and screen calls that the page settings (``track_all_pages``,
+    ``track_named_pages``) do not send."""
+    def test(event: Any, scope: Scope) -> bool:
+        return ev.untracked_reason(event, scope.settings) is not None
+    return _Predicate("on_untracked_page", test, frozenset({"page", "screen"}))
+
+
+def on_no_identifier() -> Matcher:
+    """Events whose user has no Braze identifier under the identity settings."""
+    def test(event: Any, scope: Scope) -> bool:
+        return scope.identifier is None
+    return _Predicate("on_no_identifier", test,
+                      frozenset({"identify", "track", "page", "screen", "group"}))
+
+
+def on_context_traits() -> Matcher:
+    """Track, page and screen events carrying ``context.traits`` when ``context_traits``
+    is on."""
+    def test(event: Any, scope: Scope) -> bool:
+        return (scope.settings.context_traits and event.context is not None
+                and bool(event.context.traits))
+    return _Predicate("on_context_traits", test, frozenset({"track", "page", "screen"}))
+
+
+# -- the table -------------------------------------------------------------------------
+
+DEFAULT_RULES: Final[tuple[Rule, ...]] = (
+    Rule("delete", on_type("delete"), identity.delete_to_users_delete, final=True),
+    Rule("alias", on_type("alias"), identity.alias_to_identify_or_merge, final=True),
+    Rule("event_filter", on_filtered_event(), ev.skip_filtered_event, final=True),
+    Rule("page_filter", on_untracked_page(), ev.skip_untracked_page, final=True),
+    Rule("anonymous", on_no_identifier(), identity.skip_anonymous, final=True),
+    Rule("identify", on_type("identify"), traits.identify_to_attributes),
+    Rule("group", on_type("group"), traits.group_to_attributes),
+    Rule("context_traits", on_context_traits(), traits.context_traits_to_attributes),
+    Rule("purchase", on_purchase(), purchases.track_to_purchases, final=True),
+    Rule("page", on_type("page", "screen"), ev.page_to_event),
+    Rule("track", on_type("track"), ev.track_to_event),
+)
+"""The default mapping, in order. Reads top to bottom; the docs' rules page is generated
+from it."""
+
+#: Matchers by factory name, for the docs.
+MATCHERS: Final[Mapping[str, Callable[..., Matcher]]] = {
+    "on_type": on_type,
+    "on_purchase": on_purchase,
+    "on_filtered_event": on_filtered_event,
+    "on_untracked_page": on_untracked_page,
+    "on_no_identifier": on_no_identifier,
+    "on_context_traits": on_context_traits,
+}

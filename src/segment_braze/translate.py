@@ -1,0 +1,276 @@
+"""Translation: Segment events through the rule table into Braze requests.
+
+``translate(event, settings)`` returns a :class:`Translation` or raises
+:class:`~segment_braze.InvalidEvent`. ``Translator(settings)`` is built once and
+translates streams: ``translate_many`` never raises for a bad event (the translation
+carries ``error`` instead), so every event that goes in comes out exactly once as
+translated, skipped (with a reason) or rejected (with its problems). ``explain`` shows,
+for a notebook, which rules matched and what each emitted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+import attrs
+
+from .braze import (
+    Event,
+    Origin,
+    Purchase,
+    Request,
+    UserAttributes,
+    UsersTrack,
+)
+from .converters import structure_event
+from .errors import InvalidEvent, Notice, Problem
+from .events import SegmentEvent
+from .mapping.identity import resolve
+from .rules import DEFAULT_RULES, EVENT_TYPES, Rule, check_rules
+from .scope import Output, Resolver, Scope, Skip
+from .settings import Settings
+
+__all__ = ["Explanation", "Step", "Translation", "Translator", "explain", "translate"]
+
+UTC = timezone.utc
+Status = Literal["translated", "skipped", "rejected"]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@attrs.frozen(kw_only=True)
+class Translation:
+    """The outcome of one event: exactly one of translated (``requests``, maybe with
+    ``notices``), skipped (``skipped`` holds the reason) or rejected (``error``).
+
+    Iterating a translation iterates its requests.
+    """
+
+    requests: tuple[Request, ...] = ()
+    skipped: str | None = None
+    notices: tuple[Notice, ...] = ()
+    error: InvalidEvent | None = None
+    #: The event's ``messageId``, else its position in the stream.
+    origin: Origin = None
+
+    @property
+    def status(self) -> Status:
+        """``"translated"``, ``"skipped"`` or ``"rejected"``."""
+        if self.error is not None:
+            return "rejected"
+        return "skipped" if self.skipped is not None else "translated"
+
+    def __iter__(self) -> Iterator[Request]:
+        return iter(self.requests)
+
+    def __len__(self) -> int:
+        return len(self.requests)
+
+
+@attrs.frozen(kw_only=True)
+class Step:
+    """One row of the table as it met one event, for :func:`explain`."""
+
+    rule: str
+    matched: bool
+    emitted: tuple[Output, ...] = ()
+    notices: tuple[Notice, ...] = ()
+    #: Why the row did not run: another type, or a final rule stopped the table earlier.
+    note: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Explanation:
+    """Which rules met an event, what each emitted, and the resulting translation.
+    ``str()`` renders it for reading."""
+
+    event: SegmentEvent | None
+    steps: tuple[Step, ...]
+    translation: Translation
+
+    def __str__(self) -> str:
+        from ._explain import render
+
+        return render(self)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # IPython
+        printer.text(str(self))
+
+
+def _origin_of(event: Any, position: int | None) -> Origin:
+    message_id = (event.get("messageId") if isinstance(event, Mapping)
+                  else getattr(event, "message_id", None))
+    if isinstance(message_id, str) and message_id:
+        return message_id
+    return position
+
+
+
+class Translator:
+    """Translates events with one settings object and one rule table, both checked once.
+
+    ``rules`` replaces :data:`~segment_braze.DEFAULT_RULES` (build a new tuple to add,
+    replace or drop rows). ``clock`` gives the translation time, used for events with no
+    time at all; pass a fixed one for reproducible output.
+    """
+
+    def __init__(self, settings: Settings, *, rules: tuple[Rule, ...] = DEFAULT_RULES,
+                 clock: Callable[[], datetime] = _now, resolve: Resolver = resolve) -> None:
+        if not isinstance(settings, Settings):
+            raise TypeError(f"settings must be a Settings, got {type(settings).__name__}")
+        self.settings = settings
+        self.rules = check_rules(rules)
+        self.clock = clock
+        self.resolve = resolve
+        # The rows each event type can meet, in table order.
+        self._table: dict[str, tuple[Rule, ...]] = {
+            kind: tuple(r for r in self.rules if kind in r.types) for kind in EVENT_TYPES
+        }
+
+    def __repr__(self) -> str:
+        return f"Translator({self.settings!r}, rules=<{len(self.rules)} rules>)"
+
+    # -- one event ---------------------------------------------------------------------
+
+    def translate(self, event: Mapping[str, Any] | SegmentEvent, *,
+                  position: int | None = None) -> Translation:
+        """Translate one event (a Segment JSON dict or a typed model).
+
+        Raises :class:`~segment_braze.InvalidEvent` when it cannot be translated
+        faithfully (or, with ``strict``, when anything had to be dropped or fixed).
+        """
+        model = structure_event(event) if isinstance(event, Mapping) else event
+        return self._run(model, _origin_of(event, position), None)
+
+    def _run(self, event: SegmentEvent, origin: Origin,
+             steps: list[Step] | None) -> Translation:
+        kind = getattr(event, "type", None)
+        rules = self._table.get(kind) if isinstance(kind, str) else None
+        if rules is None:
+            raise TypeError(f"not a Segment event model: {type(event).__name__}")
+        scope = Scope(self.settings, event, self.clock, self.resolve)
+        outputs: list[Output] = []
+        for rule in rules:
+            scope.rule = rule.name
+            before = len(scope.notices)
+            if not rule.when(event, scope):
+                if steps is not None:
+                    steps.append(Step(rule=rule.name, matched=False))
+                continue
+            try:
+                emitted = tuple(rule.emit(event, scope))
+            except InvalidEvent as error:
+                raise error.with_rule(rule.name) from None
+            if steps is not None:
+                steps.append(Step(rule=rule.name, matched=True, emitted=emitted,
+                                  notices=tuple(scope.notices[before:])))
+            skip = next((o for o in emitted if type(o) is Skip), None)
+            if skip is not None:
+                return self._finish(scope, Translation(skipped=skip.reason, origin=origin,
+                                                       notices=tuple(scope.notices)))
+            outputs.extend(emitted)
+            if rule.final:
+                break
+        if not outputs:
+            return self._finish(scope, Translation(skipped="no rule emitted anything for this "
+                                                   "event", origin=origin,
+                                                   notices=tuple(scope.notices)))
+        return self._finish(scope, Translation(requests=_requests(outputs, origin),
+                                               notices=tuple(scope.notices), origin=origin))
+
+    def _finish(self, scope: Scope, translation: Translation) -> Translation:
+        if self.settings.strict and translation.notices:
+            raise InvalidEvent(Problem(n.path, f"{n.message} (strict)", n.rule)
+                               for n in translation.notices)
+        return translation
+
+    # -- streams -----------------------------------------------------------------------
+
+    def translate_many(self, events: Iterable[Mapping[str, Any] | SegmentEvent],
+                       *, start: int = 0) -> Iterator[Translation]:
+        """Translate a stream lazily, one :class:`Translation` per event, in order.
+
+        Never raises for a bad event: a rejected event's translation carries ``error``.
+        Positions (the origin of events without a ``messageId``) count from ``start``.
+        """
+        translate = self.translate
+        for position, event in enumerate(events, start):
+            try:
+                yield translate(event, position=position)
+            except InvalidEvent as error:
+                yield Translation(error=error, origin=_origin_of(event, position))
+
+    def explain(self, event: Mapping[str, Any] | SegmentEvent) -> Explanation:
+        """Which rules met ``event``, what each emitted, and the translation (or the
+        error). Never raises for a bad event."""
+        steps: list[Step] = []
+        origin = _origin_of(event, None)
+        model: SegmentEvent | None = None
+        try:
+            model = structure_event(event) if isinstance(event, Mapping) else event
+            translation = self._run(model, origin, steps)
+        except InvalidEvent as error:
+            translation = Translation(error=error, origin=origin)
+        ran = {s.rule for s in steps}
+        kind = getattr(model, "type", None)
+        table = []
+        for rule in self.rules:
+            found = next((s for s in steps if s.rule == rule.name), None)
+            if found is not None:
+                table.append(found)
+            elif model is None:
+                table.append(Step(rule=rule.name, matched=False, note="event not parsed"))
+            elif kind not in rule.types:
+                table.append(Step(rule=rule.name, matched=False, note=f"not for {kind}"))
+            elif ran:
+                table.append(Step(rule=rule.name, matched=False,
+                                  note="not reached: an earlier rule ended the table"))
+        return Explanation(event=model, steps=tuple(table), translation=translation)
+
+
+def _requests(outputs: list[Output], origin: Origin) -> tuple[Request, ...]:
+    """Requests of other endpoints first (in emission order), then one ``/users/track``
+    with every attributes object, event and purchase."""
+    others: list[Request] = []
+    attributes: list[UserAttributes] = []
+    events: list[Event] = []
+    purchases: list[Purchase] = []
+    for output in outputs:
+        kind = type(output)
+        if kind is UserAttributes:
+            attributes.append(output)  # type: ignore[arg-type]
+        elif kind is Event:
+            events.append(output)  # type: ignore[arg-type]
+        elif kind is Purchase:
+            purchases.append(output)  # type: ignore[arg-type]
+        else:
+            others.append(output.with_origin(origin))  # type: ignore[union-attr]
+    if attributes or events or purchases:
+        origins = {}
+        if attributes:
+            origins["attributes"] = (origin,) * len(attributes)
+        if events:
+            origins["events"] = (origin,) * len(events)
+        if purchases:
+            origins["purchases"] = (origin,) * len(purchases)
+        others.append(UsersTrack(attributes=tuple(attributes), events=tuple(events),
+                                 purchases=tuple(purchases), origins=origins))
+    return tuple(others)
+
+
+def translate(event: Mapping[str, Any] | SegmentEvent, settings: Settings) -> Translation:
+    """Translate one event with ``settings`` and the default rules.
+
+    Raises :class:`~segment_braze.InvalidEvent` when the event cannot be translated
+    faithfully. For streams, build a :class:`Translator` once instead.
+    """
+    return Translator(settings).translate(event)
+
+
+def explain(event: Mapping[str, Any] | SegmentEvent, settings: Settings) -> Explanation:
+    """Which rules met ``event`` with ``settings``, what each emitted, and the result."""
+    return Translator(settings).explain(event)
