@@ -99,6 +99,24 @@ def _string(value: Any, _: Any) -> str:
     raise TypeError(f"expected a string, got {json_type(value)}")
 
 
+def _boolean(value: Any, _: Any) -> bool:
+    if type(value) is bool:
+        return value
+    raise TypeError(f"expected true or false, got {json_type(value)}")
+
+
+def _integer(value: Any, _: Any) -> int:
+    if type(value) is int:
+        return value
+    raise TypeError(f"expected an integer, got {json_type(value)}")
+
+
+def _float(value: Any, _: Any) -> float:
+    if type(value) is float or type(value) is int:
+        return float(value)
+    raise TypeError(f"expected a number, got {json_type(value)}")
+
+
 def _optional_string(value: Any, _: Any) -> str | None:
     if value is None:
         return None
@@ -166,6 +184,9 @@ def _optional_object(value: Any, _: Any) -> Mapping[str, Any] | None:
 def _make_segment() -> cattrs.Converter:
     conv = cattrs.Converter(detailed_validation=True)
     conv.register_structure_hook(str, _string)
+    conv.register_structure_hook(bool, _boolean)
+    conv.register_structure_hook(int, _integer)
+    conv.register_structure_hook(float, _float)
     conv.register_structure_hook(str | None, _optional_string)
     conv.register_structure_hook(datetime | None, _optional_time)
     conv.register_structure_hook(Mapping[str, Any] | None, _optional_object)

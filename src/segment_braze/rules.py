@@ -15,7 +15,7 @@ nothing global is ever mutated.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Final, Protocol, TypeAlias
+from typing import Any, Final, TypeAlias
 
 import attrs
 
@@ -36,6 +36,7 @@ __all__ = [
     "Scope",
     "Skip",
     "on_context_traits",
+    "on_event",
     "on_filtered_event",
     "on_no_identifier",
     "on_purchase",
@@ -47,14 +48,9 @@ __all__ = [
 EVENT_TYPES: Final = ("identify", "track", "page", "screen", "group", "alias", "delete")
 
 
-class Matcher(Protocol):
-    """``when(event, scope) -> bool``. ``types`` lists the event types it can accept
-    (``None``: any), so the translator skips it for the others without calling it."""
-
-    @property
-    def types(self) -> frozenset[str] | None: ...
-
-    def __call__(self, event: Any, scope: Scope) -> bool: ...
+#: ``when(event, scope) -> bool``. A matcher may carry ``types``, the event types it can
+#: accept, so the translator never offers it the others; a plain function is offered all.
+Matcher: TypeAlias = Callable[[Any, Scope], bool]
 
 
 #: ``emit(event, scope) -> Iterable[Output]``.
@@ -73,7 +69,7 @@ class Rule:
 
     def __repr__(self) -> str:
         final = ", final=True" if self.final else ""
-        return f"Rule({self.name!r}, {self.when!r}, {_name_of(self.emit)}{final})"
+        return f"Rule({self.name!r}, {_name_of(self.when)}, {_name_of(self.emit)}{final})"
 
     @property
     def types(self) -> frozenset[str]:
@@ -83,7 +79,9 @@ class Rule:
 
 
 def _name_of(function: object) -> str:
-    return getattr(function, "__name__", None) or repr(function)
+    """A function by its name, a matcher object by its repr."""
+    name = getattr(function, "__name__", None)
+    return name if isinstance(name, str) else repr(function)
 
 
 def check_rules(rules: object) -> tuple[Rule, ...]:
@@ -140,6 +138,23 @@ class _Predicate:
 
     def __repr__(self) -> str:
         return f"{self.factory}()"
+
+
+@attrs.frozen
+class _OnEvent:
+    names: frozenset[str]
+    types: frozenset[str] = frozenset({"track"})
+
+    def __call__(self, event: Any, scope: Scope) -> bool:
+        return event.type == "track" and event.event in self.names
+
+    def __repr__(self) -> str:
+        return f"on_event({', '.join(repr(n) for n in sorted(self.names))})"
+
+
+def on_event(*names: str) -> Matcher:
+    """Matches track events with one of these exact names."""
+    return _OnEvent(frozenset(names))
 
 
 def on_purchase() -> Matcher:
@@ -208,6 +223,7 @@ from it."""
 #: Matchers by factory name, for the docs.
 MATCHERS: Final[Mapping[str, Callable[..., Matcher]]] = {
     "on_type": on_type,
+    "on_event": on_event,
     "on_purchase": on_purchase,
     "on_filtered_event": on_filtered_event,
     "on_untracked_page": on_untracked_page,

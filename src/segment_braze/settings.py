@@ -66,12 +66,18 @@ for _inst in INSTANCES.values():
 _INSTANCE_NAME = re.compile(r"(us|eu|au|id|jp|kr)[-_ ]?0?(\d{1,2})?\Z", re.IGNORECASE)
 
 
-def _instance_by_name(value: str) -> Instance | None:
+def _instance_by_name(value: str, key: str) -> Instance | None:
+    """The instance a name such as ``US-03``, ``us03`` or ``eu`` designates; ``None`` when
+    the value is not shaped like a name; an error for a name with no instance (US-09)."""
     match = _INSTANCE_NAME.match(value.strip())
     if match is None:
         return None
     region, number = match.group(1).upper(), int(match.group(2) or 1)
-    return INSTANCES.get(f"{region}-{number:02d}")
+    instance = INSTANCES.get(f"{region}-{number:02d}")
+    if instance is None:
+        raise InvalidSettings(key, f"there is no Braze instance {region}-{number:02d}; the "
+                              f"instances are {', '.join(INSTANCES)}")
+    return instance
 
 
 def _split_host(value: str) -> tuple[str, str, str]:
@@ -89,7 +95,7 @@ def normalise_rest_endpoint(value: str) -> str:
     Any other https (or, for tests against a local server, http) URL is kept as given, so
     proxies work; an SDK endpoint here is an error, because it would answer 401 or 404.
     """
-    instance = _instance_by_name(value)
+    instance = _instance_by_name(value, "rest_endpoint")
     if instance is not None:
         return f"https://{instance.rest}"
     scheme, host, path = _split_host(value)
@@ -113,7 +119,7 @@ def normalise_sdk_endpoint(value: str) -> str:
     Segment prepends ``https://`` itself, so a scheme here (even twice, the classic
     mistake) is removed.
     """
-    instance = _instance_by_name(value)
+    instance = _instance_by_name(value, "sdk_endpoint")
     if instance is not None:
         return instance.sdk
     text = value.strip()
@@ -188,10 +194,6 @@ def _is_names(_instance: Any, attribute: Any, value: Any) -> None:
         return
     if not isinstance(value, frozenset) or not all(isinstance(n, str) for n in value):
         raise InvalidSettings(attribute.name, "expected a list of event names (strings)")
-
-
-def _names() -> Any:
-    return attrs.field(default=None, converter=_to_names, validator=_is_names)
 
 
 def _purchase_events(value: Any) -> tuple[str, ...]:
@@ -274,8 +276,10 @@ class Settings:
     email_identifier: bool = _flag(False)
     merge_on_alias: bool = _flag(False)
     context_traits: bool = _flag(False)
-    event_allowlist: frozenset[str] | None = _names()
-    event_blocklist: frozenset[str] | None = _names()
+    event_allowlist: frozenset[str] | None = attrs.field(default=None, converter=_to_names,
+                                                          validator=_is_names)
+    event_blocklist: frozenset[str] | None = attrs.field(default=None, converter=_to_names,
+                                                          validator=_is_names)
     strict: bool = _flag(False)
 
     # -- web device mode (kept typed; see web_sdk_options) -----------------------------

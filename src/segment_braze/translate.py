@@ -24,6 +24,7 @@ from .braze import (
     UserAttributes,
     UsersTrack,
 )
+from .converters import EVENT_TYPES as MODEL_TYPES
 from .converters import structure_event
 from .errors import InvalidEvent, Notice, Problem
 from .events import SegmentEvent
@@ -36,6 +37,10 @@ __all__ = ["Explanation", "Step", "Translation", "Translator", "explain", "trans
 
 UTC = timezone.utc
 Status = Literal["translated", "skipped", "rejected"]
+
+
+#: The event model classes: anything else is parsed as Segment JSON.
+MODELS = tuple(MODEL_TYPES.values())
 
 
 def _now() -> datetime:
@@ -143,7 +148,7 @@ class Translator:
         Raises :class:`~segment_braze.InvalidEvent` when it cannot be translated
         faithfully (or, with ``strict``, when anything had to be dropped or fixed).
         """
-        model = structure_event(event) if isinstance(event, Mapping) else event
+        model = event if isinstance(event, MODELS) else structure_event(event)
         return self._run(model, _origin_of(event, position), None)
 
     def _run(self, event: SegmentEvent, origin: Origin,
@@ -184,7 +189,8 @@ class Translator:
 
     def _finish(self, scope: Scope, translation: Translation) -> Translation:
         if self.settings.strict and translation.notices:
-            raise InvalidEvent(Problem(n.path, f"{n.message} (strict)", n.rule)
+            raise InvalidEvent(Problem(n.path, f"strict mode rejects what would be dropped or "
+                                       f"fixed: {n.message}", n.rule)
                                for n in translation.notices)
         return translation
 
@@ -211,7 +217,7 @@ class Translator:
         origin = _origin_of(event, None)
         model: SegmentEvent | None = None
         try:
-            model = structure_event(event) if isinstance(event, Mapping) else event
+            model = event if isinstance(event, MODELS) else structure_event(event)
             translation = self._run(model, origin, steps)
         except InvalidEvent as error:
             translation = Translation(error=error, origin=origin)

@@ -16,13 +16,23 @@ from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any, Final
 
 from dateutil import parser as dateutil_parser
+from dateutil.parser import isoparse
 
 from .._tables import LANGUAGES
 from ..braze import UserAttributes
 from ..errors import reject
 from ..events import Group, Identify, Page, Screen, Track
 from .identity import looks_like_email, merge_anonymous
-from .values import DROP, MAX_NAME, MAX_STRING, Attribute, custom_attribute, name_problem
+from .values import (
+    DROP,
+    MAX_NAME,
+    MAX_STRING,
+    Attribute,
+    Dropped,
+    Fixed,
+    custom_attribute,
+    name_problem,
+)
 
 if TYPE_CHECKING:
     from ..scope import Output, Scope
@@ -40,7 +50,7 @@ __all__ = [
 ]
 
 UTC = timezone.utc
-Normaliser = Callable[[Any, tuple[str | int, ...], "Scope"], Any]
+Normaliser = Callable[[Any], Any]
 PathT = tuple[str | int, ...]
 
 #: Group calls set this attribute, suffixed with the groupId, to ``true``.
@@ -70,98 +80,113 @@ RESERVED_KEYS: Final = frozenset({"external_id", "braze_id", "user_alias", "alia
                                   "_merge_objects"})
 
 
-# -- normalisers: (value, path, scope) -> value, or DROP after a notice ----------------
+# -- normalisers: value -> value, or Dropped(why) -----------------------------------
 
 
-def _text(value: Any, path: PathT, scope: Scope) -> Any:
-    if not isinstance(value, str):
-        scope.notice(path, f"expected a string, got {type(value).__name__}; dropped")
-        return DROP
-    if len(value) > MAX_STRING:
-        scope.notice(path, f"longer than {MAX_STRING} characters; dropped")
-        return DROP
-    return value
+def _text(value: Any) -> Any:
+    if type(value) is str:
+        if len(value) <= MAX_STRING:
+            return value
+        return Dropped(f"longer than {MAX_STRING} characters; dropped")
+    return Dropped(f"expected a string, got {type(value).__name__}; dropped")
 
 
-def _email(value: Any, path: PathT, scope: Scope) -> Any:
-    if isinstance(value, str) and looks_like_email(value.strip()):
-        return value.strip()
-    scope.notice(path, "not an email address; dropped")
-    return DROP
+def _email(value: Any) -> Any:
+    if isinstance(value, str):
+        text = value.strip()
+        if looks_like_email(text):
+            return text
+    return Dropped("not an email address; dropped")
 
 
 _PHONE_FORMATTING = str.maketrans("", "", " -.()\t")
 _PHONE = re.compile(r"\+?[0-9]{3,20}\Z")
 
 
-def _phone(value: Any, path: PathT, scope: Scope) -> Any:
+def _phone(value: Any) -> Any:
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     if isinstance(value, str):
         digits = value.strip().translate(_PHONE_FORMATTING)
         if _PHONE.match(digits):
             return digits
-    scope.notice(path, "not a phone number (digits with an optional leading '+'); dropped")
-    return DROP
+    return Dropped("not a phone number (digits with an optional leading '+'); dropped")
 
 
-_FIRST = datetime(2000, 1, 1)
+_FIRST = datetime(2000, 1, 1)  # dateutil's defaults, never returned
 _SECOND = datetime(2001, 2, 2)
+
+
+def _parse_date_text(text: str) -> datetime | None:
+    """ISO 8601 (``fromisoformat``, then dateutil's ISO parser for forms such as ordinal
+    dates), then any full date dateutil reads; ``None`` when no full date is there."""
+    try:
+        return datetime.fromisoformat(text[:-1] + "+00:00" if text[-1] in "Zz" else text)
+    except ValueError:
+        pass
+    try:
+        return isoparse(text)
+    except (ValueError, OverflowError):
+        pass
+    try:
+        # Parsed with two different defaults, a missing part shows as a difference.
+        first = dateutil_parser.parse(text, default=_FIRST)
+        second = dateutil_parser.parse(text, default=_SECOND)
+    except (ValueError, OverflowError):
+        return None
+    return first if first.date() == second.date() else None
 
 
 def _calendar_date(value: Any) -> date | None:
     """The calendar date (in UTC) of an ISO 8601 date or date-time, or of another full
     date dateutil reads; ``None`` when there is no full date in it."""
     if isinstance(value, datetime):
-        moment = value
+        moment: datetime | None = value
     elif isinstance(value, date):
         return value
     elif isinstance(value, str) and value.strip():
         text = value.strip()
-        try:
-            moment = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1] in "Zz" else text)
-        except ValueError:
+        if len(text) == 10 and text[4] == "-" and text[7] == "-":
             try:
-                # Parsed with two different defaults, a missing part shows as a difference.
-                moment = dateutil_parser.parse(text, default=_FIRST)
-                second = dateutil_parser.parse(text, default=_SECOND)
-            except (ValueError, OverflowError):
-                return None
-            if moment.date() != second.date():
-                return None
+                return date.fromisoformat(text)
+            except ValueError:
+                pass
+        moment = _parse_date_text(text)
     else:
+        return None
+    if moment is None:
         return None
     if moment.tzinfo is not None and moment.utcoffset():
         moment = moment.astimezone(UTC)
     return moment.date()
 
 
-def _dob(value: Any, path: PathT, scope: Scope) -> Any:
+def _dob(value: Any) -> Any:
     day = _calendar_date(value)
     if day is None:
-        scope.notice(path, "not a date (ISO 8601 such as 1990-05-10, or another full date); "
-                     "dropped")
-        return DROP
+        return Dropped("not a date (ISO 8601 such as 1990-05-10, or another full date); "
+                       "dropped")
     return day.isoformat()
 
 
-def _gender(value: Any, path: PathT, scope: Scope) -> Any:
+def _gender(value: Any) -> Any:
     if isinstance(value, str):
-        word = " ".join(value.lower().split())
+        word = value.lower()
         if word in GENDERS:
             return GENDERS[word]
-    scope.notice(path, f"{value!r} is not a known gender word (M, F, O, N, P or unknown, and "
-                 "their spellings); dropped")
-    return DROP
+        word = " ".join(word.split())
+        if word in GENDERS:
+            return GENDERS[word]
+    return Dropped(f"{value!r} is not a known gender word (M, F, O, N, P or unknown, and "
+                   "their spellings); dropped")
 
 
-def _language(value: Any, path: PathT, scope: Scope) -> Any:
+def _language(value: Any) -> Any:
     if isinstance(value, str):
         code = re.split(r"[-_]", value.strip(), maxsplit=1)[0].lower()
         if code in LANGUAGES:
             return code
-    scope.notice(path, f"{value!r} is not an ISO 639-1 language code; dropped")
-    return DROP
+    return Dropped(f"{value!r} is not an ISO 639-1 language code; dropped")
 
 
 @functools.cache
@@ -179,53 +204,53 @@ def time_zones() -> frozenset[str]:
     return frozenset(names)
 
 
-def _time_zone(value: Any, path: PathT, scope: Scope) -> Any:
+def _time_zone(value: Any) -> Any:
     if isinstance(value, str) and value.strip() in time_zones():
         return value.strip()
-    scope.notice(path, f"{value!r} is not an IANA time zone name; dropped")
-    return DROP
+    return Dropped(f"{value!r} is not an IANA time zone name; dropped")
 
 
-def _country(value: Any, path: PathT, scope: Scope) -> Any:
-    text = _text(value, path, scope)
-    if text is DROP:
-        return DROP
+def _country(value: Any) -> Any:
+    text = _text(value)
+    if type(text) is Dropped:
+        return text
     stripped = text.strip()
     if len(stripped) == 2 and stripped.isalpha():
         return stripped.upper()
     return text  # Braze maps country names best-effort
 
 
-def _subscription_state(value: Any, path: PathT, scope: Scope) -> Any:
+def _subscription_state(value: Any) -> Any:
     if isinstance(value, str) and value.strip().lower() in SUBSCRIPTION_STATES:
         return value.strip().lower()
-    scope.notice(path, "expected opted_in, subscribed or unsubscribed; dropped")
-    return DROP
+    return Dropped("expected opted_in, subscribed or unsubscribed; dropped")
 
 
-def _subscription_groups(value: Any, path: PathT, scope: Scope) -> Any:
-    if not isinstance(value, list):
-        scope.notice(path, "expected an array of {subscription_group_id, subscription_state}; "
-                     "dropped")
-        return DROP
-    groups = []
-    for index, entry in enumerate(value):
-        ok = (isinstance(entry, Mapping)
-              and isinstance(entry.get("subscription_group_id"), str)
-              and entry["subscription_group_id"].strip()
-              and isinstance(entry.get("subscription_state"), str)
-              and entry["subscription_state"].strip().lower() in GROUP_STATES)
-        if not ok:
-            scope.notice((*path, index), "expected {subscription_group_id, subscription_state: "
-                         "subscribed or unsubscribed}; entry dropped")
-            continue
-        groups.append({"subscription_group_id": entry["subscription_group_id"].strip(),
-                       "subscription_state": entry["subscription_state"].strip().lower()})
-    if not groups:
-        if value:
-            scope.notice(path, "no valid subscription group left; dropped")
-        return DROP
-    return groups
+def _group_entry(entry: Any) -> dict[str, str] | None:
+    if not isinstance(entry, Mapping):
+        return None
+    group, state = entry.get("subscription_group_id"), entry.get("subscription_state")
+    if not isinstance(group, str) or not group.strip() or not isinstance(state, str):
+        return None
+    if state.strip().lower() not in GROUP_STATES:
+        return None
+    return {"subscription_group_id": group.strip(),
+            "subscription_state": state.strip().lower()}
+
+
+def _subscription_groups(value: Any) -> Any:
+    """Entries are independent (one group each): bad ones are dropped, good ones sent."""
+    if not isinstance(value, list) or not value:
+        return Dropped("expected a non-empty array of {subscription_group_id, "
+                       "subscription_state}; dropped")
+    groups = [_group_entry(entry) for entry in value]
+    good = [group for group in groups if group is not None]
+    if len(good) == len(groups):
+        return good
+    bad = [index for index, group in enumerate(groups) if group is None]
+    message = (f"entries {bad} are not {{subscription_group_id, subscription_state: "
+               "subscribed or unsubscribed}")
+    return Fixed(good, f"{message}; dropped") if good else Dropped(f"{message}; dropped")
 
 
 #: Reserved trait -> (Braze standard attribute, normaliser). Both spellings of a trait
@@ -264,22 +289,29 @@ _NAME_PARTS: Final = frozenset({"firstName", "first_name", "lastName", "last_nam
 class _Values:
     """Attributes under construction: standard ones remember which trait set them."""
 
-    __slots__ = ("custom", "merged", "source", "standard")
+    __slots__ = ("base", "custom", "merged", "scope", "source", "standard")
 
-    def __init__(self) -> None:
+    def __init__(self, base: PathT, scope: Scope) -> None:
+        self.base = base
+        self.scope = scope
         self.standard: dict[str, Any] = {}
         self.source: dict[str, str] = {}
         self.custom: dict[str, Any] = {}
         self.merged: dict[str, Any] = {}
 
-    def set_standard(self, attribute: str, value: Any, source: str, path: PathT,
-                     scope: Scope) -> None:
+    def set_standard(self, attribute: str, value: Any, source: str, path: PathT) -> None:
         if attribute in self.source:
-            scope.notice(path, f"{attribute} is already set from {self.source[attribute]!r}; "
-                         "dropped")
+            self.scope.notice((*self.base, *path), f"{attribute} is already set from "
+                              f"{self.source[attribute]!r}; dropped")
             return
         self.source[attribute] = source
-        if value is not DROP:
+        kind = type(value)
+        if kind is Dropped:
+            self.scope.notice((*self.base, *path), value.message)
+        elif kind is Fixed:
+            self.scope.notice((*self.base, *path), value.message)
+            self.standard[attribute] = value.value
+        else:
             self.standard[attribute] = value
 
 
@@ -293,79 +325,89 @@ def traits_to_values(traits: Mapping[str, Any], base: PathT, scope: Scope, *,
     ``address.country``; with ``current_location`` its latitude and longitude become
     ``current_location``.
     """
-    values = _Values()
+    values = _Values(base, scope)
+    custom = values.custom
+    standard_traits = STANDARD_TRAITS
     for key, value in traits.items():
-        entry = STANDARD_TRAITS.get(key)
+        entry = standard_traits.get(key)
         if entry is not None:
             attribute, normalise = entry
-            path = (*base, key)
-            result = value if value is None else normalise(value, path, scope)
-            values.set_standard(attribute, result, key, path, scope)
+            if type(value) is str and len(value) > MAX_STRING:
+                scope.count_size(len(value))
+            values.set_standard(attribute, value if value is None else normalise(value),
+                                key, (key,))
         elif key == "address":
-            _address(value, (*base, key), values, scope)
+            _address(value, values)
         elif key in IDENTITY_TRAITS:
             continue
         elif key in RESERVED_KEYS:
             scope.notice((*base, key), f"{key!r} is reserved by Braze for identifying the "
                          "user; dropped")
+        elif type(value) is str and len(value) <= MAX_STRING and type(key) is str \
+                and 0 < len(key) <= MAX_NAME and key[0] != "$":
+            custom[key] = value  # the common case, checked inline
+            scope.size += len(value)
         else:
             problem = name_problem(key)
             if problem is not None:
                 scope.notice((*base, str(key)), f"{problem}; attribute dropped")
                 continue
-            result = custom_attribute(key, value, (*base, key), scope)
-            if isinstance(result, Attribute):
-                (values.merged if result.merge else values.custom)[key] = result.value
+            result = custom_attribute(key, value, base, scope)
+            if type(result) is Attribute:
+                (values.merged if result.merge else custom)[key] = result.value
             elif result is not DROP:
-                values.custom[key] = result
-    _split_name(traits, base, values, scope)
+                custom[key] = result
+    if "name" in traits:
+        _split_name(traits, values)
     if location:
-        _location(location, values, scope, current_location)
+        _location(location, values, current_location)
     out = values.standard
-    for key, value in values.custom.items():
+    for key, value in custom.items():
         if key in out:
             scope.notice((*base, key), f"would overwrite the standard attribute {key} set from "
                          f"{values.source[key]!r}; dropped")
         else:
             out[key] = value
+    scope.count_size(0)
     return out, values.merged
 
 
-def _address(value: Any, path: PathT, values: _Values, scope: Scope) -> None:
+def _address(value: Any, values: _Values) -> None:
     if value is None:
         for attribute, _ in ADDRESS.values():
-            values.set_standard(attribute, None, "address", path, scope)
+            values.set_standard(attribute, None, "address", ("address",))
         return
     if not isinstance(value, Mapping):
-        scope.notice(path, "expected an object; dropped")
+        values.scope.notice((*values.base, "address"), "expected an object; dropped")
         return
     for part, (attribute, normalise) in ADDRESS.items():
         if part in value:
             item = value[part]
-            result = item if item is None else normalise(item, (*path, part), scope)
-            values.set_standard(attribute, result, f"address.{part}", (*path, part), scope)
+            values.set_standard(attribute, item if item is None else normalise(item),
+                                f"address.{part}", ("address", part))
 
 
-def _split_name(traits: Mapping[str, Any], base: PathT, values: _Values, scope: Scope) -> None:
+def _split_name(traits: Mapping[str, Any], values: _Values) -> None:
     """``name`` fills first and last name (split at the first space) when neither is
     given; it also stays a custom attribute."""
     name = traits.get("name")
     if not isinstance(name, str) or _NAME_PARTS & traits.keys():
         return
     parts = name.strip().split(None, 1)
-    path = (*base, "name")
     for attribute, part in zip(("first_name", "last_name"), parts, strict=False):
-        result = _text(part, path, scope)
-        values.set_standard(attribute, result, "name", path, scope)
+        values.set_standard(attribute, _text(part), "name", ("name",))
 
 
-def _location(location: Mapping[str, Any], values: _Values, scope: Scope,
-              current_location: bool) -> None:
+def _location(location: Mapping[str, Any], values: _Values, current_location: bool) -> None:
+    scope = values.scope
     base: PathT = ("context", "location")
     if "country" not in values.source and location.get("country") is not None:
-        result = _country(location["country"], (*base, "country"), scope)
-        values.set_standard("country", result, "context.location.country",
-                            (*base, "country"), scope)
+        result = _country(location["country"])
+        if type(result) is Dropped:
+            scope.notice((*base, "country"), result.message)
+        else:
+            values.standard["country"] = result
+            values.source["country"] = "context.location.country"
     if not current_location:
         return
     latitude, longitude = location.get("latitude"), location.get("longitude")

@@ -16,11 +16,14 @@ What Braze documents, and what happens here when a value breaks it:
 
 A nested value that breaks a rule drops its whole top-level entry (a partial object would
 replace the stored one in Braze), with a notice naming the exact nested path.
+
+These functions run for every value of every event, so the common cases (short strings,
+numbers, flat objects) take the shortest path and paths for notices are only built when
+a notice is given.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any, Final
@@ -35,11 +38,15 @@ __all__ = [
     "DROP",
     "MAX_ARRAY",
     "MAX_DEPTH",
+    "MAX_EVENT_CHARS",
     "MAX_NAME",
     "MAX_OBJECT_BYTES",
     "MAX_PROPERTIES_BYTES",
     "MAX_STRING",
     "RESERVED_PROPERTIES",
+    "Attribute",
+    "Dropped",
+    "Fixed",
     "check_properties_size",
     "clean_properties",
     "custom_attribute",
@@ -68,21 +75,48 @@ UTC = timezone.utc
 
 
 class _Drop:
-    """The marker returned for a value that must not be sent."""
-
     def __repr__(self) -> str:
         return "DROP"
 
 
+#: Returned for a value that must not be sent, after its notice was given.
 DROP: Final = _Drop()
+
+
+class Dropped:
+    """A value that must not be sent, and why (for the notice)."""
+
+    __slots__ = ("message",)
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"Dropped({self.message!r})"
+
+
+class Fixed:
+    """A value that is sent after a fix (part of it dropped), and the notice to give."""
+
+    __slots__ = ("message", "value")
+
+    def __init__(self, value: Any, message: str) -> None:
+        self.value = value
+        self.message = message
+
+
+_TWO: Final = tuple(f"{n:02d}" for n in range(100))
+_THREE: Final = tuple(f"{n:03d}" for n in range(1000))
 
 
 def render_time(moment: datetime) -> str:
     """A datetime as Braze wants it: ``YYYY-MM-DDTHH:MM:SS.mmmZ`` in UTC (naive is UTC)."""
     if moment.tzinfo is not None and moment.utcoffset():
         moment = moment.astimezone(UTC)
-    return (f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:"
-            f"{moment.minute:02d}:{moment.second:02d}.{moment.microsecond // 1000:03d}Z")
+    year = moment.year
+    return (f"{year if year >= 1000 else f'{year:04d}'}-{_TWO[moment.month]}-"
+            f"{_TWO[moment.day]}T{_TWO[moment.hour]}:{_TWO[moment.minute]}:"
+            f"{_TWO[moment.second]}.{_THREE[moment.microsecond // 1000]}Z")
 
 
 def name_problem(name: object) -> str | None:
@@ -98,6 +132,10 @@ def name_problem(name: object) -> str | None:
     return None
 
 
+def _good_name(name: object) -> bool:
+    return type(name) is str and 0 < len(name) <= MAX_NAME and name[0] != "$"
+
+
 class _Unsendable(Exception):
     """A nested value breaks a rule: ``path`` is relative to the walk's start."""
 
@@ -107,13 +145,13 @@ class _Unsendable(Exception):
         self.message = message
 
 
-def _nested_key_problem(key: object, attribute: bool) -> str | None:
-    problem = name_problem(key)
-    if problem is not None or not attribute:
-        return problem
-    if "." in key or " " in key:  # type: ignore[operator]
-        return "keys of nested attributes must not contain '.' or spaces"
-    return None
+class _TooLarge(_Unsendable):
+    """The input is hostile rather than unsendable: the event is rejected."""
+
+
+def _raise_if_too_large(bad: _Unsendable, base: tuple[str | int, ...]) -> None:
+    if isinstance(bad, _TooLarge):
+        reject((*base, *bad.path), bad.message)
 
 
 class _Walk:
@@ -130,6 +168,8 @@ class _Walk:
         kind = type(value)
         if kind is str:
             if len(value) > MAX_STRING:
+                if len(value) > MAX_EVENT_CHARS:
+                    raise _TooLarge(path, "string larger than 1 MB")
                 raise _Unsendable(path, f"string longer than {MAX_STRING} characters")
             self.upper += 6 * len(value) + 2
             return value
@@ -142,7 +182,7 @@ class _Walk:
             self.upper += 21
             return value
         if kind is float:
-            if not math.isfinite(value):
+            if value - value != 0.0:
                 raise _Unsendable(path, "not a finite number")
             self.upper += 25
             return value
@@ -164,26 +204,33 @@ class _Walk:
 
     def _enter(self, path: tuple[str | int, ...], depth: int) -> None:
         if depth > MAX_DEPTH:
-            raise _Unsendable(path, f"nested deeper than {MAX_DEPTH} levels")
+            raise _TooLarge(path, f"nested deeper than {MAX_DEPTH} levels")
         if self.upper > _ABORT:
-            raise _Unsendable(path, "larger than 1 MB")
+            raise _TooLarge(path, "larger than 1 MB")
 
     def mapping(self, value: Mapping[str, Any], path: tuple[str | int, ...],
                 depth: int) -> Mapping[str, Any]:
         self._enter(path, depth)
+        attribute = self.attribute
         changed = type(value) is not dict
         out = {}
         for key, item in value.items():
-            problem = _nested_key_problem(key, self.attribute)
-            if problem is not None:
+            if not _good_name(key) or (attribute and ("." in key or " " in key)):
+                problem = name_problem(key) or "keys of nested attributes must not contain " \
+                                               "'.' or spaces"
                 raise _Unsendable((*path, str(key)), problem)
-            if item is None and self.attribute:
+            if item is None and attribute:
                 self.fixes.append(((*path, key), "null removed from a nested attribute (Braze "
                                    "drops every nested update of a request holding one)"))
                 changed = True
                 continue
-            cleaned = self.value(item, (*path, key), depth)
-            changed = changed or cleaned is not item
+            kind = type(item)
+            if kind is str and len(item) <= MAX_STRING:
+                self.upper += 6 * len(item) + 2
+                cleaned = item
+            else:
+                cleaned = self.value(item, (*path, key), depth)
+                changed = changed or cleaned is not item
             out[key] = cleaned
             self.upper += 6 * len(key) + 4
         return out if changed else value
@@ -205,15 +252,6 @@ class _Walk:
         self.upper += 2
         return out if changed else value  # type: ignore[return-value]
 
-    @staticmethod
-    def exact_size(value: Any) -> int:
-        return len(_json.dumps(value))
-
-
-def _report_fixes(walk: _Walk, base: tuple[str | int, ...], scope: Scope) -> None:
-    for relative, message in walk.fixes:
-        scope.notice((*base, *relative), message)
-
 
 def clean_properties(properties: Mapping[str, Any], path: tuple[str | int, ...],
                      scope: Scope) -> tuple[dict[str, Any], int]:
@@ -222,36 +260,42 @@ def clean_properties(properties: Mapping[str, Any], path: tuple[str | int, ...],
 
     Raises :class:`~segment_braze.InvalidEvent` when they are larger than 51,200 bytes.
     """
-    walk = _Walk(attribute=False)
     out: dict[str, Any] = {}
+    chars = 0  # characters of keys and short strings: at most 6 bytes each in JSON
+    walk: _Walk | None = None
     for key, value in properties.items():
-        if key in RESERVED_PROPERTIES:
-            scope.notice((*path, key), f"{key!r} is reserved by Braze; property dropped")
-            continue
-        problem = name_problem(key)
-        if problem is not None:
+        if not _good_name(key) or key in RESERVED_PROPERTIES:
+            problem = name_problem(key) or f"{key!r} is reserved by Braze"
             scope.notice((*path, str(key)), f"{problem}; property dropped")
             continue
         kind = type(value)
-        try:
-            if kind is str:
-                if len(value) > MAX_STRING:
-                    scope.notice((*path, key), f"string longer than {MAX_STRING} characters; "
-                                 "property dropped")
-                    continue
-                walk.upper += 6 * len(value) + 2
-            elif kind is dict or kind is list or isinstance(value, Mapping | tuple):
+        if kind is str:
+            size = len(value)
+            if size > MAX_STRING:
+                scope.count_size(size)
+                scope.notice((*path, key), f"string longer than {MAX_STRING} characters; "
+                             "property dropped")
+                continue
+            chars += size + len(key) + 2
+        elif kind is bool or value is None or (
+                kind is int and -_INT64 <= value < _INT64) or (
+                kind is float and value - value == 0.0):
+            chars += len(key) + 5
+        else:
+            if walk is None:
+                walk = _Walk(attribute=False)
+            try:
                 value = walk.value(value, (key,), 0)
-            else:
-                value = walk.scalar(value, (key,))
-        except _Unsendable as bad:
-            scope.notice((*path, *bad.path), f"{bad.message}; property {key!r} dropped")
-            continue
-        walk.upper += 6 * len(key) + 4
+            except _Unsendable as bad:
+                _raise_if_too_large(bad, path)
+                scope.notice((*path, *bad.path), f"{bad.message}; property {key!r} dropped")
+                continue
+            chars += len(key) + 2
         out[key] = value
-    scope.count_size(walk.upper // 6)
-    check_properties_size(out, walk.upper, path)
-    return out, walk.upper
+    bound = 6 * chars + 4 * len(out) + (walk.upper if walk is not None else 0)
+    scope.count_size(bound // 6)
+    check_properties_size(out, bound, path)
+    return out, bound
 
 
 def check_properties_size(properties: Mapping[str, Any], bound: int,
@@ -273,7 +317,8 @@ _IDENTIFIER_KEYS: Final = frozenset({"$identifier_key", "$identifier_value"})
 
 
 class Attribute:
-    """A cleaned custom attribute value, and whether it needs ``_merge_objects``."""
+    """A cleaned custom attribute value holding array-of-object operations; ``merge``
+    says whether it needs ``_merge_objects`` (``$update`` does)."""
 
     __slots__ = ("merge", "value")
 
@@ -282,24 +327,26 @@ class Attribute:
         self.merge = merge
 
 
-def custom_attribute(name: str, value: Any, path: tuple[str | int, ...],
+def custom_attribute(name: str, value: Any, base: tuple[str | int, ...],
                      scope: Scope) -> Any:
-    """A custom attribute value as Braze accepts it, :data:`DROP` (with a notice) when it
-    cannot be sent, or an :class:`Attribute` for an ``$update`` that needs
-    ``_merge_objects``."""
+    """A custom attribute value as Braze accepts it; :data:`DROP` (after a notice at
+    ``base + (name,)``) when it cannot be sent; or an :class:`Attribute` for
+    array-of-object operations."""
     kind = type(value)
     if kind is str:
-        if len(value) > MAX_STRING:
-            scope.notice(path, f"string longer than {MAX_STRING} characters; attribute dropped")
-            return DROP
-        scope.count_size(len(value))
-        return value
-    if value is None or kind is bool:
+        size = len(value)
+        if size <= MAX_STRING:
+            scope.size += size
+            return value
+        scope.count_size(size)
+        scope.notice((*base, name), f"string longer than {MAX_STRING} characters; "
+                     "attribute dropped")
+        return DROP
+    if value is None or kind is bool or (kind is int and -_INT64 <= value < _INT64) or (
+            kind is float and value - value == 0.0):
         return value
     walk = _Walk(attribute=True)
     try:
-        if kind is int or kind is float:
-            return walk.scalar(value, ())
         if isinstance(value, list | tuple):
             cleaned: Any = _array_attribute(value, walk)
         elif isinstance(value, Mapping):
@@ -311,16 +358,18 @@ def custom_attribute(name: str, value: Any, path: tuple[str | int, ...],
         else:
             cleaned = walk.scalar(value, ())
     except _Unsendable as bad:
-        scope.notice((*path, *bad.path), f"{bad.message}; attribute {name!r} dropped")
+        _raise_if_too_large(bad, (*base, name))
+        scope.notice((*base, name, *bad.path), f"{bad.message}; attribute {name!r} dropped")
         return DROP
-    _report_fixes(walk, path, scope)
+    for relative, message in walk.fixes:
+        scope.notice((*base, name, *relative), message)
     scope.count_size(walk.upper // 6)
     if walk.upper > MAX_OBJECT_BYTES:
         plain = cleaned.value if isinstance(cleaned, Attribute) else cleaned
-        size = walk.exact_size(plain)
+        size = len(_json.dumps(plain))
         if size > MAX_OBJECT_BYTES:
-            scope.notice(path, f"{size:,} bytes of JSON; Braze accepts at most "
-                               f"{MAX_OBJECT_BYTES:,}; attribute {name!r} dropped")
+            scope.notice((*base, name), f"{size:,} bytes of JSON; Braze accepts at most "
+                         f"{MAX_OBJECT_BYTES:,}; attribute {name!r} dropped")
             return DROP
     return cleaned
 
@@ -339,6 +388,7 @@ def _scalars(value: Any, path: tuple[str | int, ...], walk: _Walk) -> list[Any]:
     out = []
     for index, item in enumerate(value):
         if isinstance(item, Mapping | list | tuple):
+            walk.value(item, (*path, index), 1)  # a hostile depth rejects the event
             raise _Unsendable((*path, index), "arrays mix objects and other values")
         if item is None:
             walk.fixes.append(((*path, index), "null removed from an array"))
