@@ -1,0 +1,357 @@
+"""Hypothesis strategies: arbitrary JSON, Segment-ish events and settings.
+
+The events mix valid and invalid fields on purpose (numbers as ids, odd timestamps,
+reserved and malformed traits, products lists with good and bad entries), so that the
+properties see every outcome: translated, skipped and rejected.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import strategies as st
+
+import segment_braze as sb
+
+__all__ = [
+    "EVENT_TYPES",
+    "json_objects",
+    "json_values",
+    "segment_events",
+    "settings",
+]
+
+EVENT_TYPES = ("identify", "track", "page", "screen", "group", "alias", "delete")
+
+# -- JSON ---------------------------------------------------------------------------------
+
+#: Keys that break one of Braze's naming rules, beside ordinary ones.
+odd_keys = st.sampled_from(["", "$set", "a.b", "a b", "time", "event_name", "x" * 256,
+                            "products", "revenue", "currency", "inc", "add", "$add",
+                            "$time", "_update_existing_only", "external_id", "user_alias"])
+keys = st.one_of(st.text(max_size=8), odd_keys)
+
+strings = st.one_of(
+    st.text(max_size=12),
+    st.sampled_from(["", " ", "2024-05-01T12:00:00Z", "1990-05-10", "u1", "Order Completed",
+                     "12.5", "NaN", "false", "USD", "eur", "male", "en-US", "a@b.co"]),
+    st.integers(min_value=250, max_value=300).map(lambda n: "s" * n),
+)
+
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    strings,
+)
+
+
+def json_values(max_leaves: int = 20) -> st.SearchStrategy[Any]:
+    """Any JSON value (NaN and infinities included: Python's ``json`` reads them)."""
+    return st.recursive(
+        scalars,
+        lambda children: st.one_of(st.lists(children, max_size=4),
+                                   st.dictionaries(keys, children, max_size=4)),
+        max_leaves=max_leaves,
+    )
+
+
+def json_objects(max_leaves: int = 12) -> st.SearchStrategy[dict[str, Any]]:
+    """A JSON object of arbitrary values."""
+    return st.dictionaries(keys, json_values(max_leaves), max_size=5)
+
+
+# -- pieces of events -------------------------------------------------------------------
+# Each field has good values (some of them odd but valid) and bad ones. An event is built
+# from good values, then now and then one or two fields are overwritten with bad ones, so
+# every outcome (translated, skipped, rejected) is common.
+
+good_ids = st.one_of(
+    st.sampled_from(["u1", "u2", "user-3", "  padded  "]),
+    st.integers(min_value=-5, max_value=10**20),
+    st.just(12.0),
+    st.text(min_size=1, max_size=6),
+)
+bad_ids = st.sampled_from(["", "   ", 1.5, float("nan"), True, ["u1"], {"id": 1}])
+ids = st.one_of(good_ids, good_ids, bad_ids)
+
+good_timestamps = st.one_of(
+    st.datetimes(timezones=st.none() | st.timezones()).map(lambda d: d.isoformat()),
+    st.sampled_from([
+        "2024-05-01T12:00:00Z", "2024-05-01T12:00:00.123Z", "2024-05-01T12:00:00.123456789Z",
+        "2024-05-01T14:00:00+02:00", "2024-05-01 12:00:00", "2024-05-01", "20240501",
+        "2024-W18-3", "9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z",
+    ]),
+)
+bad_timestamps = st.sampled_from([
+    "yesterday", "May 1, 2024", "2024/05/01", "", "Z", "2024-02-30T00:00:00Z",
+    "2020-05-09 23:54:49.209808489 +0000 UTC m=+70366.298768264",
+    1714564800, 1714564800000, 1.5, [], {},
+])
+timestamps = st.one_of(good_timestamps, good_timestamps, bad_timestamps)
+
+trait_values: dict[str, st.SearchStrategy[Any]] = {
+    "email": st.sampled_from(["a@b.co", " A@B.CO ", "not-an-email", "", None, 7]),
+    "firstName": st.one_of(strings, st.none(), st.integers()),
+    "first_name": strings,
+    "lastName": strings,
+    "name": st.sampled_from(["Ada Lovelace", "Ada", "  ", "Ada  King Lovelace", None, 3]),
+    "phone": st.sampled_from(["+1 (415) 555-2671", "555.1234", "call me", 14155552671, None]),
+    "birthday": st.one_of(timestamps, st.sampled_from(["10/05/1990", "May 1990", None])),
+    "dob": st.sampled_from(["1990-05-10", "1990-05-10T23:30:00-05:00", "tomorrow", None]),
+    "gender": st.sampled_from(["male", "F", "Woman", "non-binary", "prefer not to say",
+                               "unknown", "u", "robot", "", None, 1]),
+    "avatar": st.one_of(strings, st.none()),
+    "address": st.one_of(
+        st.none(), st.just("Paris"),
+        st.fixed_dictionaries({}, optional={"city": st.one_of(strings, st.none()),
+                                            "country": st.sampled_from(["fr", "France",
+                                                                        "", None, 3]),
+                                            "street": strings})),
+    "language": st.sampled_from(["en", "en-US", "EN_gb", "klingon", "", None]),
+    "timezone": st.sampled_from(["Europe/Paris", "America/New_York", "Mars/Olympus", None]),
+    "email_subscribe": st.sampled_from(["opted_in", "Subscribed", "maybe", None]),
+    "push_subscribe": st.sampled_from(["unsubscribed", "yes", None]),
+    "subscription_groups": st.one_of(
+        st.none(), st.just("all"),
+        st.lists(st.one_of(
+            st.fixed_dictionaries({"subscription_group_id": st.sampled_from(["g1", "", 4]),
+                                   "subscription_state": st.sampled_from(
+                                       ["subscribed", "unsubscribed", "opted_in"])}),
+            scalars), max_size=3)),
+    "id": ids,
+    "score": st.one_of(st.integers(), st.floats()),
+    "tags": st.lists(st.one_of(strings, st.none(), st.integers()), max_size=6),
+    "visits": st.sampled_from([{"inc": 1}, {"inc": 1.5}, {"add": ["a"], "remove": ["b"]},
+                               {"$add": [{"k": 1}]},
+                               {"$update": [{"$identifier_key": "k", "$identifier_value": 1,
+                                             "$new_object": {"v": 2}}]},
+                               {"$remove": [{"$identifier_key": "k"}]}]),
+    "created": st.datetimes().map(lambda d: d.isoformat()),
+    "prefs": json_objects(6),
+    "external_id": strings,
+}
+
+
+def traits() -> st.SearchStrategy[Any]:
+    """Identify-like traits: reserved traits with good and bad values, plus arbitrary
+    keys."""
+    known = st.fixed_dictionaries({}, optional=trait_values)
+    return st.one_of(known, st.builds(lambda a, b: {**a, **b}, known, json_objects(6)))
+
+
+good_products = st.fixed_dictionaries(
+    {"product_id": st.one_of(st.sampled_from(["p1", "p2"]), st.integers(0, 99)),
+     "price": st.one_of(st.sampled_from([9.99, 0, "12.50"]), st.integers(0, 10**6))},
+    optional={
+        "quantity": st.sampled_from([1, 2, 100, 101, 250, "3", None]),
+        "currency": st.sampled_from(["usd", "EUR", None]),
+        "sku": st.sampled_from(["SKU-1", 42]),
+        "name": strings,
+        "time": strings,
+        "nested": json_values(4),
+    })
+bad_products = st.one_of(
+    st.fixed_dictionaries(
+        {"product_id": st.sampled_from(["", "x" * 256, None, True, 1.5])},
+        optional={
+            "price": st.sampled_from([-1, "free", True, float("inf"), None]),
+            "quantity": st.sampled_from([0, -1, 1.5, True, 10**5]),
+            "currency": st.sampled_from(["XYZ", "", 3]),
+        }),
+    json_values(3),
+)
+products = st.lists(st.one_of(good_products, good_products, bad_products), max_size=4)
+
+
+def orders() -> st.SearchStrategy[dict[str, Any]]:
+    """Track calls named like a purchase event, mostly with well-formed products."""
+    return st.fixed_dictionaries(
+        {"type": st.just("track"), "userId": good_ids,
+         "event": st.sampled_from(["Order Completed", "order_completed", "Completed Order",
+                                   "Checkout Finished", "Upgraded"]),
+         "timestamp": good_timestamps,
+         "properties": st.fixed_dictionaries({}, optional={
+             "products": st.lists(good_products, min_size=1, max_size=3),
+             "revenue": st.sampled_from([25, "12.5", None]),
+             "currency": st.sampled_from(["eur", "JPY"]),
+             "order_id": strings,
+         })},
+        optional={"messageId": st.sampled_from(["o-1", "o-2"])})
+
+
+def properties() -> st.SearchStrategy[Any]:
+    """Track, page and screen properties; orders with products and revenue now and then."""
+    order = st.fixed_dictionaries({}, optional={
+        "products": st.one_of(products, products, st.sampled_from([[], "none", None,
+                                                                   {"p": 1}])),
+        "revenue": st.sampled_from([25, 9.99, "12.5", "n/a", None, float("nan"), True]),
+        "currency": st.sampled_from(["usd", "EUR", "EUR", "XYZ", None, 3]),
+        "order_id": strings,
+    })
+    return st.one_of(order, st.builds(lambda a, b: {**b, **a}, order, json_objects(8)),
+                     json_objects(8))
+
+
+good_event_names = st.one_of(
+    st.sampled_from(["Signed Up", "Order Completed", "order_completed", " ORDER-COMPLETED ",
+                     "Completed Order", "Checkout Finished", "Product Viewed",
+                     "Viewed Home Page", "Loaded a Page"]),
+    st.text(min_size=1, max_size=10),
+)
+bad_event_names = st.sampled_from(["", "   ", "$purchase", "x" * 256, 3, None, ["Signed Up"]])
+
+page_names = st.one_of(st.sampled_from(["Home", "Docs", "", "  ", None]),
+                       st.text(max_size=6))
+bad_page_names = st.sampled_from(["x" * 260, "$x", 5, ["Home"]])
+
+location = st.fixed_dictionaries({}, optional={
+    "latitude": st.one_of(st.floats(), st.sampled_from([48.85, "48.85", 91, None])),
+    "longitude": st.one_of(st.floats(), st.sampled_from([2.35, -200, None])),
+    "country": st.sampled_from(["FR", "fr", "France", "", None, 1]),
+})
+
+integrations: st.SearchStrategy[Any] = st.one_of(
+    st.none(), st.just([]),
+    st.fixed_dictionaries({}, optional={
+        "All": st.booleans(),
+        "Braze": st.one_of(st.booleans(), st.fixed_dictionaries(
+            {"braze_id": st.sampled_from(["bz-1", "", 7, None])})),
+    }),
+)
+
+contexts = st.one_of(
+    st.none(), st.just([]),
+    st.fixed_dictionaries({}, optional={
+        "traits": traits(),
+        "location": location,
+        "integrations": integrations,
+        "library": json_values(4),
+        "ip": strings,
+        "personas": json_objects(3),
+    }),
+)
+
+#: Fields every type has, with good values.
+common: dict[str, st.SearchStrategy[Any]] = {
+    "anonymousId": good_ids,
+    "messageId": st.one_of(st.sampled_from(["m-1", "m-2"]), st.text(min_size=1, max_size=5)),
+    "timestamp": good_timestamps,
+    "originalTimestamp": good_timestamps,
+    "receivedAt": good_timestamps,
+    "sentAt": good_timestamps,
+    "context": contexts,
+    "integrations": integrations,
+    "version": st.sampled_from([2, "1.1"]),
+    "channel": st.sampled_from(["server", "browser"]),
+}
+
+#: Per type: required fields, then optional ones, with good values.
+per_type: dict[str, tuple[dict[str, st.SearchStrategy[Any]],
+                          dict[str, st.SearchStrategy[Any]]]] = {
+    "identify": ({}, {"traits": traits()}),
+    "track": ({"event": good_event_names}, {"properties": properties()}),
+    "page": ({}, {"name": page_names, "category": page_names, "properties": properties()}),
+    "screen": ({}, {"name": page_names, "category": page_names,
+                    "properties": properties()}),
+    "group": ({"groupId": good_ids}, {"traits": traits()}),
+    "alias": ({"previousId": good_ids}, {}),
+    "delete": ({}, {"projectId": strings}),
+}
+
+#: Bad values, any of which may overwrite a field of a good event.
+bad: dict[str, st.SearchStrategy[Any]] = {
+    "userId": bad_ids,
+    "anonymousId": bad_ids,
+    "messageId": st.sampled_from(["", 7, None, ["m"]]),
+    "timestamp": bad_timestamps,
+    "originalTimestamp": bad_timestamps,
+    "receivedAt": bad_timestamps,
+    "sentAt": bad_timestamps,
+    "context": st.sampled_from(["ctx", 3, ["x"], {"traits": "t"}, {"location": "Paris"},
+                                {"integrations": "All"}]),
+    "integrations": st.sampled_from(["All", 3, [1]]),
+    "traits": st.sampled_from(["traits", 3, [1], {"": 1}]),
+    "properties": st.sampled_from(["props", 3, [1], {"": 1}]),
+    "event": bad_event_names,
+    "name": bad_page_names,
+    "category": bad_page_names,
+    "groupId": bad_ids,
+    "previousId": bad_ids,
+}
+
+#: Who the user is: the identity rules see each of these often.
+who = st.one_of(
+    st.fixed_dictionaries({"userId": good_ids}),
+    st.fixed_dictionaries({"userId": good_ids, "anonymousId": good_ids}),
+    st.fixed_dictionaries({"anonymousId": good_ids}),
+    st.fixed_dictionaries({"anonymousId": good_ids, "integrations": st.just(
+        {"Braze": {"braze_id": "bz-1"}})}),
+    st.fixed_dictionaries({"anonymousId": good_ids, "context": st.just(
+        {"traits": {"email": "a@b.co"}})}),
+    st.just({}),
+)
+
+
+def _merge(*parts: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for part in parts:
+        out.update(part)
+    return out
+
+
+def segment_event(kind: str) -> st.SearchStrategy[dict[str, Any]]:
+    """An event of one type: good values, sometimes one or two fields made bad."""
+    required, optional = per_type[kind]
+    good = st.fixed_dictionaries({"type": st.just(kind), **required},
+                                 optional={**common, **optional})
+    fields = sorted({"userId", *common, *required, *optional} & bad.keys())
+    spoiled = st.sampled_from(fields).flatmap(
+        lambda f: st.fixed_dictionaries({f: bad[f]}))
+    missing = st.sampled_from(sorted(required) or ["type"]).map(lambda f: {f: None})
+    damage = st.one_of(st.just({}), st.just({}), st.just({}), st.just({}), spoiled,
+                       spoiled, missing)
+    return st.builds(_merge, good, who, damage).map(
+        lambda e: {k: v for k, v in e.items() if v is not None or k not in ("type",)})
+
+
+def segment_events() -> st.SearchStrategy[dict[str, Any]]:
+    """Segment-ish events of all seven types (plus the odd unknown or missing type)."""
+    typed = st.one_of(*(segment_event(kind) for kind in EVENT_TYPES))
+    odd_type = st.builds(lambda e, t: {**e, "type": t}, segment_event("track"),
+                         st.sampled_from(["Track", "unknown", 3, None]))
+    return st.one_of(typed, typed, typed, typed, typed, orders(), orders(), odd_type)
+
+
+# -- settings -----------------------------------------------------------------------------
+
+names = st.lists(st.sampled_from(["Signed Up", "Order Completed", "Loaded a Page",
+                                  "Viewed Home Page", "Product Viewed"]), max_size=3)
+
+
+@st.composite
+def settings(draw: st.DrawFn, *, strict: bool | None = False) -> sb.Settings:
+    """Arbitrary valid settings: identity, page, purchase and context-traits settings,
+    allow or block lists. ``strict=None`` draws that too."""
+    lists = draw(st.sampled_from(["none", "allow", "block"]))
+    return sb.Settings(
+        rest_api_key=draw(st.sampled_from([None, "key-for-tests"])),
+        rest_endpoint=draw(st.sampled_from([None, "US-03", "eu"])),
+        app_id=draw(st.sampled_from([None, "app-1"])),
+        update_existing_only=draw(st.booleans()),
+        log_purchase_when_revenue_present=draw(st.booleans()),
+        track_all_pages=draw(st.booleans()),
+        track_named_pages=draw(st.booleans()),
+        purchase_events=draw(st.sampled_from([("Order Completed", "Completed Order"),
+                                              ("Checkout Finished",), ()])),
+        default_currency=draw(st.sampled_from(["USD", "eur", "JPY"])),
+        anonymous_users=draw(st.sampled_from(["skip", "alias"])),
+        alias_label=draw(st.sampled_from(["segment_anonymous_id", "anon"])),
+        email_identifier=draw(st.booleans()),
+        merge_on_alias=draw(st.booleans()),
+        context_traits=draw(st.booleans()),
+        event_allowlist=draw(names) if lists == "allow" else None,
+        event_blocklist=draw(names) if lists == "block" else None,
+        strict=draw(st.booleans()) if strict is None else strict,
+    )

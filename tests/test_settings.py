@@ -1,0 +1,424 @@
+"""Settings: endpoint normalisation, Segment's classic keys, type errors, web SDK options.
+
+The instance table below is written from Braze's documentation, not read from the
+library, so that a wrong host in the library cannot agree with itself.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import attrs
+import pytest
+
+import segment_braze as sb
+
+#: Instance -> (REST host, SDK host, dashboard hosts), as Braze documents them.
+INSTANCES: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    **{f"US-0{n}": (f"rest.iad-0{n}.braze.com", f"sdk.iad-0{n}.braze.com",
+                    (f"dashboard-0{n}.braze.com",)) for n in range(1, 9)},
+    "US-10": ("rest.us-10.braze.com", "sdk.us-10.braze.com",
+              ("dashboard-10.braze.com", "dashboard.us-10.braze.com")),
+    "EU-01": ("rest.fra-01.braze.eu", "sdk.fra-01.braze.eu", ("dashboard-01.braze.eu",)),
+    "EU-02": ("rest.fra-02.braze.eu", "sdk.fra-02.braze.eu", ("dashboard-02.braze.eu",)),
+    "AU-01": ("rest.au-01.braze.com", "sdk.au-01.braze.com", ("dashboard.au-01.braze.com",)),
+    "ID-01": ("rest.id-01.braze.com", "sdk.id-01.braze.com", ("dashboard.id-01.braze.com",)),
+    "JP-01": ("rest.jp-01.braze.com", "sdk.jp-01.braze.com", ("dashboard.jp-01.braze.com",)),
+    "KR-01": ("rest.kr-01.braze.com", "sdk.kr-01.braze.com", ("dashboard.kr-01.braze.com",)),
+}
+
+
+def name_forms(name: str) -> list[str]:
+    """``US-03`` as people write it: ``US-03``, ``us03``, ``us-3``, `` us-03 ``."""
+    region, number = name.split("-")
+    low = region.lower()
+    return sorted({name, f"{low}{number}", f"{low}-{int(number)}", f" {low}-{number} ",
+                   f"{low}_{number}"})
+
+
+NAMES = [(form, instance) for instance in INSTANCES for form in name_forms(instance)]
+REST_INPUTS = [
+    (text, instance)
+    for instance, (rest, _sdk, _dashboards) in INSTANCES.items()
+    for text in (rest, f"https://{rest}", f"https://{rest}/", f"HTTPS://{rest.upper()}",
+                 f"http://{rest}", f"  {rest}  ")
+]
+DASHBOARD_INPUTS = [
+    (text, instance)
+    for instance, (_rest, _sdk, dashboards) in INSTANCES.items()
+    for dashboard in dashboards
+    for text in (dashboard, f"https://{dashboard}", f"https://{dashboard}/",
+                 f"https://{dashboard}/dashboard/home?locale=en")
+]
+
+
+class TestRestEndpoint:
+    """``rest_endpoint`` accepts names, hosts and URLs and gives ``https://rest.…``."""
+
+    @pytest.mark.parametrize(("text", "instance"), NAMES)
+    def test_from_name(self, text: str, instance: str) -> None:
+        """Instance names in any usual spelling give the instance's REST URL."""
+        assert sb.Settings(rest_endpoint=text).rest_endpoint == f"https://{INSTANCES[instance][0]}"
+
+    @pytest.mark.parametrize(("text", "instance"), [
+        ("us", "US-01"), ("us02", "US-02"), ("us03", "US-03"), ("eu", "EU-01"),
+        ("EU", "EU-01"), ("au", "AU-01")])
+    def test_from_segment_datacenter_values(self, text: str, instance: str) -> None:
+        """Segment's datacenter values (a region without number is its first instance)."""
+        assert sb.Settings(rest_endpoint=text).rest_endpoint == f"https://{INSTANCES[instance][0]}"
+
+    @pytest.mark.parametrize(("text", "instance"), REST_INPUTS)
+    def test_from_rest_host_or_url(self, text: str, instance: str) -> None:
+        """REST hosts and URLs, with or without scheme or trailing slash, normalise."""
+        assert sb.Settings(rest_endpoint=text).rest_endpoint == f"https://{INSTANCES[instance][0]}"
+
+    @pytest.mark.parametrize(("text", "instance"), DASHBOARD_INPUTS)
+    def test_from_dashboard(self, text: str, instance: str) -> None:
+        """A dashboard host or URL copied from the browser gives that instance's REST URL."""
+        assert sb.Settings(rest_endpoint=text).rest_endpoint == f"https://{INSTANCES[instance][0]}"
+
+    @pytest.mark.parametrize("instance", list(INSTANCES))
+    @pytest.mark.parametrize("form", ["{sdk}", "https://{sdk}", "https://{sdk}/"])
+    def test_sdk_host_is_an_error_naming_the_rest_host(self, instance: str, form: str) -> None:
+        """An SDK host given as REST endpoint is an error that names the right REST host."""
+        rest, sdk, _ = INSTANCES[instance]
+        with pytest.raises(sb.InvalidSettings) as caught:
+            sb.Settings(rest_endpoint=form.format(sdk=sdk))
+        assert caught.value.key == "rest_endpoint"
+        assert f"https://{rest}" in str(caught.value)
+
+    @pytest.mark.parametrize("text", ["US-09", "us09", "us-9", "US-11", "EU-03", "AU-02"])
+    def test_instances_that_do_not_exist(self, text: str) -> None:
+        """There is no US-09 (nor EU-03, ...): such a name is an error, not a host."""
+        with pytest.raises(sb.InvalidSettings) as caught:
+            sb.Settings(rest_endpoint=text)
+        assert caught.value.key == "rest_endpoint"
+
+    @pytest.mark.parametrize("text", ["not a host", "ftp://rest.iad-01.braze.com", "https://",
+                                      "://"])
+    def test_garbage_is_an_error(self, text: str) -> None:
+        """Text that is neither a name, a host nor an https URL is refused by name."""
+        with pytest.raises(sb.InvalidSettings) as caught:
+            sb.Settings(rest_endpoint=text)
+        assert caught.value.key == "rest_endpoint"
+
+    def test_unset(self) -> None:
+        """None and the empty string both mean "not set"."""
+        assert sb.Settings().rest_endpoint is None
+        assert sb.Settings(rest_endpoint="").rest_endpoint is None
+
+    def test_proxy_url_joins_cleanly(self) -> None:
+        """Any other https URL is kept, without a trailing slash, so paths join cleanly."""
+        s = sb.Settings(rest_endpoint="https://braze-proxy.example.com/v1/", rest_api_key="k")
+        assert s.rest_endpoint == "https://braze-proxy.example.com/v1"
+        request = sb.UsersDelete(external_ids=("u1",))
+        assert request.to_http(s).url == "https://braze-proxy.example.com/v1/users/delete"
+
+    @pytest.mark.parametrize("instance", list(INSTANCES))
+    def test_to_http_url(self, instance: str) -> None:
+        """to_http builds ``https://rest.…/users/track`` for every instance."""
+        s = sb.Settings(rest_endpoint=instance, rest_api_key="k")
+        url = sb.UsersTrack().to_http(s).url
+        assert url == f"https://{INSTANCES[instance][0]}/users/track"
+
+
+class TestSdkEndpoint:
+    """``sdk_endpoint`` is a bare host: Segment adds ``https://`` itself."""
+
+    @pytest.mark.parametrize("instance", list(INSTANCES))
+    @pytest.mark.parametrize("form", [
+        "{sdk}", "https://{sdk}", "https://{sdk}/", "https://https://{sdk}",
+        "https://https://{sdk}/", "HTTPS://{sdk}", "http://{sdk}", " {sdk} "])
+    def test_scheme_is_removed(self, instance: str, form: str) -> None:
+        """A leading ``https://`` (even doubled, the classic mistake) is removed."""
+        sdk = INSTANCES[instance][1]
+        assert sb.Settings(sdk_endpoint=form.format(sdk=sdk)).sdk_endpoint == sdk
+
+    @pytest.mark.parametrize(("text", "instance"), NAMES)
+    def test_from_name(self, text: str, instance: str) -> None:
+        """An instance name gives the instance's SDK host."""
+        assert sb.Settings(sdk_endpoint=text).sdk_endpoint == INSTANCES[instance][1]
+
+    def test_rest_host_is_an_error_naming_the_sdk_host(self) -> None:
+        """A REST host given as SDK endpoint is an error that names the SDK host."""
+        with pytest.raises(sb.InvalidSettings) as caught:
+            sb.Settings(sdk_endpoint="https://rest.fra-02.braze.eu")
+        assert caught.value.key == "sdk_endpoint"
+        assert "sdk.fra-02.braze.eu" in str(caught.value)
+
+    def test_custom_host_is_kept(self) -> None:
+        """A custom SDK host (a CNAME of one's own) is kept, without scheme."""
+        s = sb.Settings(sdk_endpoint="https://https://braze-sdk.example.com")
+        assert s.sdk_endpoint == "braze-sdk.example.com"
+
+    @pytest.mark.parametrize("text", ["US-09", "us09"])
+    def test_no_us_09(self, text: str) -> None:
+        """There is no US-09 SDK host either."""
+        with pytest.raises(sb.InvalidSettings) as caught:
+            sb.Settings(sdk_endpoint=text)
+        assert caught.value.key == "sdk_endpoint"
+
+    def test_unset(self) -> None:
+        """None and the empty string both mean "not set"."""
+        assert sb.Settings().sdk_endpoint is None
+        assert sb.Settings(sdk_endpoint="").sdk_endpoint is None
+
+
+#: Every key of Segment's classic Braze settings, with a value other than its default,
+#: and what it sets.
+CLASSIC: dict[str, tuple[Any, str, Any]] = {
+    "apiKey": ("app-identifier", "app_id", "app-identifier"),
+    "appGroupId": ("rest-key", "rest_api_key", "rest-key"),
+    "datacenter": ("eu", "rest_endpoint", "https://rest.fra-01.braze.eu"),
+    "customEndpoint": ("https://sdk.fra-01.braze.eu", "sdk_endpoint", "sdk.fra-01.braze.eu"),
+    "updateExistingOnly": (True, "update_existing_only", True),
+    "logPurchaseWhenRevenuePresent": (True, "log_purchase_when_revenue_present", True),
+    "trackAllPages": (True, "track_all_pages", True),
+    "trackNamedPages": (True, "track_named_pages", True),
+    "allowCrawlerActivity": (True, "allow_crawler_activity", True),
+    "automaticallyDisplayMessages": (False, "automatically_display_messages", False),
+    "doNotLoadFontAwesome": (True, "do_not_load_font_awesome", True),
+    "enableHtmlInAppMessages": (True, "enable_html_in_app_messages", True),
+    "enableLogging": (True, "enable_logging", True),
+    "minimumIntervalBetweenTriggerActionsInSeconds": (
+        45, "minimum_interval_between_trigger_actions_in_seconds", 45),
+    "openInAppMessagesInNewTab": (True, "open_in_app_messages_in_new_tab", True),
+    "openNewsFeedCardsInNewTab": (True, "open_news_feed_cards_in_new_tab", True),
+    "sessionTimeoutInSeconds": (1800, "session_timeout_in_seconds", 1800),
+    "safariWebsitePushId": ("web.com.example", "safari_website_push_id", "web.com.example"),
+    "version": ("3.1", "version", "3.1"),
+    "onlyTrackKnownUsersOnWeb": (True, "only_track_known_users_on_web", True),
+    "serviceWorkerLocation": ("/sw.js", "service_worker_location", "/sw.js"),
+    "automatic_in_app_message_registration_enabled": (
+        False, "automatic_in_app_message_registration_enabled", False),
+}
+
+#: Classic keys that hold text, which Segment sends as "" when not set.
+TEXT_KEYS = ["apiKey", "appGroupId", "datacenter", "customEndpoint", "restCustomEndpoint",
+             "safariWebsitePushId", "version", "serviceWorkerLocation"]
+
+
+class TestFromSegment:
+    """``Settings.from_segment`` reads every key of Segment's classic Braze settings."""
+
+    def test_every_classic_key(self) -> None:
+        """Every classic key sets its field, all in one configuration."""
+        s = sb.Settings.from_segment({key: value for key, (value, _, _) in CLASSIC.items()})
+        for key, (_value, field, expected) in CLASSIC.items():
+            assert getattr(s, field) == expected, key
+
+    @pytest.mark.parametrize("key", list(CLASSIC))
+    def test_each_classic_key_alone(self, key: str) -> None:
+        """Each classic key alone sets its field and leaves the others at their default."""
+        value, field, expected = CLASSIC[key]
+        s = sb.Settings.from_segment({key: value})
+        assert getattr(s, field) == expected
+        default = sb.Settings()
+        for other in attrs.fields(sb.Settings):
+            if other.init and other.name != field:
+                assert getattr(s, other.name) == getattr(default, other.name), other.name
+
+    def test_rest_custom_endpoint(self) -> None:
+        """``restCustomEndpoint`` sets the REST endpoint."""
+        s = sb.Settings.from_segment({"restCustomEndpoint": "https://rest.iad-05.braze.com/"})
+        assert s.rest_endpoint == "https://rest.iad-05.braze.com"
+
+    @pytest.mark.parametrize("config", [
+        {"datacenter": "eu", "restCustomEndpoint": "https://rest.iad-05.braze.com"},
+        {"restCustomEndpoint": "https://rest.iad-05.braze.com", "datacenter": "eu"},
+        {"datacenter": "not-a-datacenter", "restCustomEndpoint": "rest.iad-05.braze.com"},
+    ])
+    def test_rest_custom_endpoint_wins_over_datacenter(self, config: dict[str, Any]) -> None:
+        """``restCustomEndpoint`` wins over ``datacenter``, whatever the key order."""
+        assert sb.Settings.from_segment(config).rest_endpoint == "https://rest.iad-05.braze.com"
+
+    def test_datacenter_when_rest_custom_endpoint_is_empty(self) -> None:
+        """An empty ``restCustomEndpoint`` leaves ``datacenter`` in charge."""
+        s = sb.Settings.from_segment({"restCustomEndpoint": "", "datacenter": "us02"})
+        assert s.rest_endpoint == "https://rest.iad-02.braze.com"
+
+    def test_empty_strings_mean_unset(self) -> None:
+        """Segment's "" for every text setting leaves the field at its default."""
+        s = sb.Settings.from_segment(dict.fromkeys(TEXT_KEYS, ""))
+        assert s == sb.Settings()
+        assert s.app_id is None
+        assert s.rest_api_key is None
+        assert s.rest_endpoint is None
+        assert s.sdk_endpoint is None
+
+    def test_nulls_mean_unset(self) -> None:
+        """A null setting is not set either."""
+        assert sb.Settings.from_segment(dict.fromkeys(CLASSIC)) == sb.Settings()
+
+    @pytest.mark.parametrize(("key", "hint"), [
+        ("trackAllPage", "trackAllPages"), ("appGroupID", "appGroupId"),
+        ("rest_endpoint", None), ("api_key", None), ("", None)])
+    def test_unknown_key_is_an_error_naming_it(self, key: str, hint: str | None) -> None:
+        """A key Segment's destination does not have is an error naming that key."""
+        with pytest.raises(sb.InvalidSettings) as caught:
+            sb.Settings.from_segment({"apiKey": "a", key: True})
+        assert caught.value.key == key
+        assert repr(key) in str(caught.value) or str(caught.value).startswith(f"{key}:")
+        if hint is not None:
+            assert hint in str(caught.value)
+
+    @pytest.mark.parametrize(("key", "value", "field"), [
+        ("trackAllPages", "yes", "track_all_pages"),
+        ("updateExistingOnly", 1, "update_existing_only"),
+        ("sessionTimeoutInSeconds", "half an hour", "session_timeout_in_seconds"),
+        ("minimumIntervalBetweenTriggerActionsInSeconds", -1,
+         "minimum_interval_between_trigger_actions_in_seconds"),
+        ("apiKey", 12, "app_id"),
+        ("datacenter", 3, "rest_endpoint"),
+        ("customEndpoint", ["sdk.iad-01.braze.com"], "sdk_endpoint"),
+    ])
+    def test_type_errors_name_the_setting(self, key: str, value: Any, field: str) -> None:
+        """A value of the wrong type is an error naming the setting (Segment's key or the
+        field it sets)."""
+        with pytest.raises(sb.InvalidSettings) as caught:
+            sb.Settings.from_segment({key: value})
+        assert caught.value.key in (key, field)
+
+    def test_numbers_as_text(self) -> None:
+        """Whole seconds given as text or as whole floats are read as integers."""
+        s = sb.Settings.from_segment({"sessionTimeoutInSeconds": "45",
+                                      "minimumIntervalBetweenTriggerActionsInSeconds": 10.0})
+        assert s.session_timeout_in_seconds == 45
+        assert type(s.session_timeout_in_seconds) is int
+        assert s.minimum_interval_between_trigger_actions_in_seconds == 10
+        assert type(s.minimum_interval_between_trigger_actions_in_seconds) is int
+
+    def test_overrides_use_our_field_names(self) -> None:
+        """Settings Segment has not are given as keyword overrides."""
+        s = sb.Settings.from_segment({"appGroupId": "k", "datacenter": "us03"},
+                                     anonymous_users="alias", context_traits=True)
+        assert s.anonymous_users == "alias"
+        assert s.context_traits is True
+        assert s.rest_endpoint == "https://rest.iad-03.braze.com"
+
+
+class TestFields:
+    """Settings are frozen, keyword-only, default like Segment's, and checked by field."""
+
+    def test_defaults_follow_segment(self) -> None:
+        """Defaults are those of Segment's classic destination and DESIGN's table."""
+        s = sb.Settings()
+        assert (s.rest_api_key, s.rest_endpoint, s.sdk_endpoint, s.app_id) == (None,) * 4
+        assert s.update_existing_only is False
+        assert s.log_purchase_when_revenue_present is False
+        assert s.track_all_pages is False
+        assert s.track_named_pages is False
+        assert s.purchase_events == ("Order Completed", "Completed Order")
+        assert s.default_currency == "USD"
+        assert s.anonymous_users == "skip"
+        assert s.alias_label == "segment_anonymous_id"
+        assert s.email_identifier is False
+        assert s.merge_on_alias is False
+        assert s.context_traits is False
+        assert s.event_allowlist is None
+        assert s.event_blocklist is None
+        assert s.strict is False
+        assert s.automatically_display_messages is True
+        assert s.minimum_interval_between_trigger_actions_in_seconds == 30
+        assert s.session_timeout_in_seconds == 30
+        assert s.automatic_in_app_message_registration_enabled is True
+
+    def test_frozen_and_keyword_only(self) -> None:
+        """Settings cannot be changed after creation nor built positionally."""
+        s = sb.Settings()
+        with pytest.raises(attrs.exceptions.FrozenInstanceError):
+            s.strict = True  # type: ignore[misc]
+        with pytest.raises(TypeError):
+            sb.Settings("key")  # type: ignore[call-arg]
+
+    @pytest.mark.parametrize(("field", "value"), [
+        ("update_existing_only", "true"), ("track_all_pages", 1), ("strict", None),
+        ("email_identifier", "false"), ("context_traits", [True]),
+        ("session_timeout_in_seconds", "soon"), ("session_timeout_in_seconds", True),
+        ("minimum_interval_between_trigger_actions_in_seconds", 1.5),
+        ("app_id", 5), ("rest_api_key", 5), ("version", 3.1),
+        ("rest_endpoint", 5), ("sdk_endpoint", ["x"]),
+        ("purchase_events", "Order Completed"), ("purchase_events", ["Order", ""]),
+        ("purchase_events", [3]),
+        ("event_allowlist", "Signed Up"), ("event_blocklist", [1, 2]),
+        ("anonymous_users", "maybe"), ("alias_label", ""), ("alias_label", 3),
+        ("default_currency", "XYZ"), ("default_currency", "dollars"),
+        ("default_currency", None),
+    ])
+    def test_type_errors_name_the_field(self, field: str, value: Any) -> None:
+        """A value of the wrong type or form is an InvalidSettings naming its field."""
+        with pytest.raises(sb.InvalidSettings) as caught:
+            sb.Settings(**{field: value})
+        assert caught.value.key == field
+        assert str(caught.value).startswith(f"{field}: ")
+
+    def test_allowlist_and_blocklist_exclude_each_other(self) -> None:
+        """Setting both lists is an error naming one of them."""
+        with pytest.raises(sb.InvalidSettings) as caught:
+            sb.Settings(event_allowlist=["a"], event_blocklist=["b"])
+        assert caught.value.key in ("event_allowlist", "event_blocklist")
+
+    def test_lists_become_frozensets_and_currency_upper_case(self) -> None:
+        """Lists of names are stored as frozensets; currencies upper-cased."""
+        s = sb.Settings(event_allowlist=["a", "b", "a"], default_currency=" eur ")
+        assert s.event_allowlist == frozenset({"a", "b"})
+        assert s.default_currency == "EUR"
+
+    def test_invalid_settings_pickles(self) -> None:
+        """InvalidSettings survives pickling with its key and message (parallel runs)."""
+        import pickle
+
+        error = sb.InvalidSettings("rest_endpoint", "bad")
+        copy = pickle.loads(pickle.dumps(error))  # noqa: S301 - our own object
+        assert (copy.key, str(copy)) == (error.key, str(error))
+
+
+class TestWebSdkOptions:
+    """``web_sdk_options()`` gives the Braze Web SDK's ``initialize()`` options."""
+
+    def test_defaults(self) -> None:
+        """With default settings: the current SDK option names and Segment's defaults."""
+        assert sb.Settings().web_sdk_options() == {
+            "allowCrawlerActivity": False,
+            "allowUserSuppliedJavascript": False,
+            "doNotLoadFontAwesome": False,
+            "enableLogging": False,
+            "minimumIntervalBetweenTriggerActionsInSeconds": 30,
+            "openInAppMessagesInNewTab": False,
+            "openCardsInNewTab": False,
+            "sessionTimeoutInSeconds": 30,
+        }
+
+    def test_every_option_set(self) -> None:
+        """Every web setting flows to its option, baseUrl from the SDK endpoint."""
+        s = sb.Settings.from_segment({key: value for key, (value, _, _) in CLASSIC.items()})
+        options = s.web_sdk_options()
+        assert options == {
+            "baseUrl": "sdk.fra-01.braze.eu",
+            "allowCrawlerActivity": True,
+            "allowUserSuppliedJavascript": True,
+            "doNotLoadFontAwesome": True,
+            "enableLogging": True,
+            "minimumIntervalBetweenTriggerActionsInSeconds": 45,
+            "openInAppMessagesInNewTab": True,
+            "openCardsInNewTab": True,
+            "sessionTimeoutInSeconds": 1800,
+            "safariWebsitePushId": "web.com.example",
+            "serviceWorkerLocation": "/sw.js",
+        }
+        json.dumps(options)  # plain JSON, ready for a template
+
+    def test_old_option_names_are_not_used(self) -> None:
+        """The renamed options appear only under their current names."""
+        options = sb.Settings(enable_html_in_app_messages=True,
+                              open_news_feed_cards_in_new_tab=True).web_sdk_options()
+        assert options["allowUserSuppliedJavascript"] is True
+        assert options["openCardsInNewTab"] is True
+        assert "enableHtmlInAppMessages" not in options
+        assert "openNewsFeedCardsInNewTab" not in options
+
+    def test_base_url_is_a_bare_host(self) -> None:
+        """baseUrl is the SDK host without scheme, as the Web SDK expects."""
+        options = sb.Settings(sdk_endpoint="https://https://sdk.iad-03.braze.com/")
+        assert options.web_sdk_options()["baseUrl"] == "sdk.iad-03.braze.com"
