@@ -57,7 +57,7 @@ class UserAlias:
 IdentifierKind: TypeAlias = Literal["external_id", "braze_id", "user_alias", "email"]
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)
 class Identifier:
     """The one identifier a Braze object carries: ``kind`` is its wire key."""
 
@@ -166,7 +166,7 @@ class _Request:
 
     def to_json(self) -> dict[str, Any]:
         """The JSON-ready body: a dict of plain JSON types."""
-        return converters.braze.unstructure(self)  # type: ignore[no-any-return]
+        return converters.unstructure_request(self)
 
     def to_http(self, settings: Settings) -> HttpRequest:
         """The request as method, URL, headers (with the bearer key) and body bytes.

@@ -39,7 +39,7 @@ from .events import (
     Track,
 )
 
-__all__ = ["braze", "json_type", "segment", "structure_event"]
+__all__ = ["braze", "json_type", "segment", "structure_event", "unstructure_request"]
 
 UTC = timezone.utc
 
@@ -142,32 +142,46 @@ def _optional_identifier(value: Any, _: Any) -> str | None:
     return _identifier(value, None)
 
 
-def parse_time(text: str) -> datetime:
-    """An ISO 8601 string as an aware datetime (naive means UTC).
-
-    ``datetime.fromisoformat`` first (fast); dateutil's strict ISO parser only for what
-    it does not read (nanoseconds, week dates, ...).
-    """
+def _parse_time_slowly(text: str) -> datetime:
     if len(text) > 64:
         raise ValueError("not an ISO 8601 date-time")
     try:
-        parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in "Zz" and text
+        # Python 3.10's fromisoformat does not read a trailing Z.
+        parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in ("Z", "z")
                                         else text)
     except ValueError:
         try:
             parsed = isoparse(text)
         except (ValueError, OverflowError):
             raise ValueError(f"{text!r} is not an ISO 8601 date-time") from None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def parse_time(text: str) -> datetime:
+    """An ISO 8601 string as an aware datetime (naive means UTC).
+
+    ``datetime.fromisoformat`` first (fast); dateutil's strict ISO parser only for what
+    it does not read (nanoseconds before Python 3.11, week dates, ...).
+    """
+    try:
+        parsed = _fromisoformat(text)
+    except ValueError:
+        return _parse_time_slowly(text)
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+_fromisoformat = datetime.fromisoformat
 
 
 def _optional_time(value: Any, _: Any) -> datetime | None:
+    if type(value) is str:
+        try:
+            parsed = _fromisoformat(value)
+        except ValueError:
+            return _parse_time_slowly(value)
+        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
     if value is None:
         return None
-    if type(value) is str:
-        return parse_time(value)
     raise TypeError(f"expected an ISO 8601 date-time string, got {json_type(value)}")
 
 
@@ -192,10 +206,17 @@ def _make_segment() -> cattrs.Converter:
     conv.register_structure_hook(Mapping[str, Any] | None, _optional_object)
 
     context_fn = make_dict_structure_fn(Context, conv)
+    empty = Context()
+    read = tuple(f.name for f in attrs.fields(Context))
 
     def optional_context(value: Any, _: Any) -> Context | None:
         if value is None:
             return None
+        if type(value) is dict:
+            for key in read:
+                if key in value:
+                    return context_fn(value, Context)
+            return empty  # nothing the rules read: one shared empty context
         if type(value) is not dict:
             # Segment's deletion examples (and PHP) send [] for an empty object.
             if type(value) is list and not value:
@@ -343,3 +364,15 @@ def _make_braze() -> cattrs.Converter:
 
 #: Braze models -> plain JSON types.
 braze = _make_braze()
+
+_REQUEST_HOOKS: dict[type, Callable[[Any], dict[str, Any]]] = {}
+
+
+def unstructure_request(request: Any) -> dict[str, Any]:
+    """A request's JSON body, through the ``braze`` converter's hook for its class (looked
+    up once per class: this runs for every request)."""
+    kind = type(request)
+    hook = _REQUEST_HOOKS.get(kind)
+    if hook is None:
+        hook = _REQUEST_HOOKS[kind] = braze.get_unstructure_hook(kind)
+    return hook(request)

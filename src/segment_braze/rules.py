@@ -24,7 +24,7 @@ from .events import Track
 from .mapping import events as ev
 from .mapping import identity, purchases, traits
 from .scope import Output, Scope, Skip
-from .settings import purchase_key
+from .settings import Settings, purchase_key
 
 __all__ = [
     "DEFAULT_RULES",
@@ -35,6 +35,7 @@ __all__ = [
     "Rule",
     "Scope",
     "Skip",
+    "bind",
     "on_context_traits",
     "on_event",
     "on_filtered_event",
@@ -49,8 +50,21 @@ EVENT_TYPES: Final = ("identify", "track", "page", "screen", "group", "alias", "
 
 
 #: ``when(event, scope) -> bool``. A matcher may carry ``types``, the event types it can
-#: accept, so the translator never offers it the others; a plain function is offered all.
+#: accept, so the translator never offers it the others (a plain function is offered all),
+#: and ``bind(settings)``, see :func:`bind`.
 Matcher: TypeAlias = Callable[[Any, Scope], bool]
+
+#: What :func:`bind` returns: ``True`` (always matches), ``False`` (never, under these
+#: settings) or the test to call per event.
+Bound: TypeAlias = bool | Callable[[Any, Scope], bool]
+
+
+def bind(matcher: Matcher, settings: Settings) -> Bound:
+    """Prepare a matcher for one settings object, once, so the per-event path is short:
+    a row that cannot match under these settings is left out, a row that always matches
+    its types is not even called."""
+    prepare = getattr(matcher, "bind", None)
+    return prepare(settings) if callable(prepare) else matcher
 
 
 #: ``emit(event, scope) -> Iterable[Output]``.
@@ -116,6 +130,9 @@ class _OnType:
     def __call__(self, event: Any, scope: Scope) -> bool:
         return event.type in self.types
 
+    def bind(self, settings: Settings) -> Bound:
+        return True  # the translator only offers it events of its types
+
     def __repr__(self) -> str:
         return f"on_type({', '.join(repr(t) for t in sorted(self.types))})"
 
@@ -125,16 +142,25 @@ def on_type(*types: str) -> Matcher:
     return _OnType(frozenset(types))
 
 
+def _always(settings: Settings) -> bool:
+    return True
+
+
 @attrs.frozen
 class _Predicate:
-    """A matcher from a named predicate and the event types it applies to."""
+    """A matcher from a named predicate, the event types it applies to, and whether the
+    settings can make it match at all."""
 
     factory: str
     test: Callable[[Any, Scope], bool]
     types: frozenset[str]
+    enabled: Callable[[Settings], bool] = _always
 
     def __call__(self, event: Any, scope: Scope) -> bool:
-        return self.test(event, scope)
+        return self.enabled(scope.settings) and self.test(event, scope)
+
+    def bind(self, settings: Settings) -> Bound:
+        return self.test if self.enabled(settings) else False
 
     def __repr__(self) -> str:
         return f"{self.factory}()"
@@ -162,11 +188,24 @@ def on_purchase() -> Matcher:
     ``_`` and ``-``), or carrying a numeric ``revenue`` when
     ``log_purchase_when_revenue_present`` is on."""
     def test(event: Track, scope: Scope) -> bool:
-        if purchase_key(event.event) in scope.settings.purchase_keys:
+        if _is_purchase_name(event.event, scope.settings.purchase_keys):
             return True
         return (scope.settings.log_purchase_when_revenue_present
                 and purchases.revenue_of(event.properties) is not None)
     return _Predicate("on_purchase", test, frozenset({"track"}))
+
+
+#: Event names already compared with a settings' purchase_events (names repeat).
+_PURCHASE_NAMES: dict[tuple[str, frozenset[str]], bool] = {}
+
+
+def _is_purchase_name(name: str, keys: frozenset[str]) -> bool:
+    known = _PURCHASE_NAMES.get((name, keys))
+    if known is None:
+        known = purchase_key(name) in keys
+        if len(_PURCHASE_NAMES) < 10_000:
+            _PURCHASE_NAMES[(name, keys)] = known
+    return known
 
 
 def on_filtered_event() -> Matcher:
@@ -174,7 +213,11 @@ def on_filtered_event() -> Matcher:
     out or ``event_blocklist`` names."""
     def test(event: Any, scope: Scope) -> bool:
         return ev.filtered_reason(event, scope.settings) is not None
-    return _Predicate("on_filtered_event", test, frozenset({"track", "page", "screen"}))
+
+    def enabled(settings: Settings) -> bool:
+        return settings.event_allowlist is not None or settings.event_blocklist is not None
+    return _Predicate("on_filtered_event", test, frozenset({"track", "page", "screen"}),
+                      enabled)
 
 
 def on_untracked_page() -> Matcher:
@@ -197,9 +240,12 @@ def on_context_traits() -> Matcher:
     """Track, page and screen events carrying ``context.traits`` when ``context_traits``
     is on."""
     def test(event: Any, scope: Scope) -> bool:
-        return (scope.settings.context_traits and event.context is not None
-                and bool(event.context.traits))
-    return _Predicate("on_context_traits", test, frozenset({"track", "page", "screen"}))
+        return event.context is not None and bool(event.context.traits)
+
+    def enabled(settings: Settings) -> bool:
+        return settings.context_traits
+    return _Predicate("on_context_traits", test, frozenset({"track", "page", "screen"}),
+                      enabled)
 
 
 # -- the table -------------------------------------------------------------------------

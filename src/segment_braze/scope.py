@@ -40,9 +40,6 @@ Output: TypeAlias = (UserAttributes | Event | Purchase | UsersDelete | UsersIden
 #: How the identifier of an event's user is chosen.
 Resolver: TypeAlias = Callable[[SegmentEvent, Settings], Identifier | None]
 
-_TIME_FIELDS = (("timestamp", "timestamp"), ("original_timestamp", "originalTimestamp"),
-                ("received_at", "receivedAt"), ("sent_at", "sentAt"))
-
 
 class Scope:
     """What a rule sees beside the event: the settings, the event's Braze identifier
@@ -52,8 +49,8 @@ class Scope:
     :meth:`notice`.
     """
 
-    __slots__ = ("_identifier", "_resolve", "_resolved", "_time", "clock", "event", "notices",
-                 "profile_sent", "rule", "settings", "size")
+    __slots__ = ("_time", "clock", "event", "identifier", "notices", "profile_sent", "rule",
+                 "settings", "size")
 
     def __init__(self, settings: Settings, event: SegmentEvent, clock: Callable[[], datetime],
                  resolve: Resolver) -> None:
@@ -64,18 +61,9 @@ class Scope:
         self.rule: str | None = None
         self.size = 0
         self.profile_sent = False
-        self._resolve = resolve
-        self._resolved = False
-        self._identifier: Identifier | None = None
         self._time: str | None = None
-
-    @property
-    def identifier(self) -> Identifier | None:
-        """The event's Braze identifier (see :mod:`segment_braze.mapping.identity`)."""
-        if not self._resolved:
-            self._identifier = self._resolve(self.event, self.settings)
-            self._resolved = True
-        return self._identifier
+        #: The event's Braze identifier (see :mod:`segment_braze.mapping.identity`).
+        self.identifier: Identifier | None = resolve(event, settings)
 
     @property
     def is_alias(self) -> bool:
@@ -98,15 +86,16 @@ class Scope:
         else ``originalTimestamp``, ``receivedAt``, ``sentAt``; with none of them, the
         translation time and a notice."""
         if self._time is None:
-            for name, _wire in _TIME_FIELDS:
-                moment = getattr(self.event, name, None)
-                if moment is not None:
-                    self._time = render_time(moment)
-                    break
-            else:
+            event = self.event
+            moment = (getattr(event, "timestamp", None)
+                      or getattr(event, "original_timestamp", None)
+                      or getattr(event, "received_at", None)
+                      or getattr(event, "sent_at", None))
+            if moment is None:
                 self.notice(("timestamp",), "the event has no timestamp, originalTimestamp, "
                             "receivedAt or sentAt; the translation time was used")
-                self._time = render_time(self.clock())
+                moment = self.clock()
+            self._time = render_time(moment)
         return self._time
 
     def update_existing_only(self) -> bool | None:

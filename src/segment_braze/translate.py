@@ -29,7 +29,7 @@ from .converters import structure_event
 from .errors import InvalidEvent, Notice, Problem
 from .events import SegmentEvent
 from .mapping.identity import resolve
-from .rules import DEFAULT_RULES, EVENT_TYPES, Rule, check_rules
+from .rules import DEFAULT_RULES, EVENT_TYPES, Bound, Rule, bind, check_rules
 from .scope import Output, Resolver, Scope, Skip
 from .settings import Settings
 
@@ -47,7 +47,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, slots=False)
 class Translation:
     """The outcome of one event: exactly one of translated (``requests``, maybe with
     ``notices``), skipped (``skipped`` holds the reason) or rejected (``error``).
@@ -131,9 +131,12 @@ class Translator:
         self.rules = check_rules(rules)
         self.clock = clock
         self.resolve = resolve
-        # The rows each event type can meet, in table order.
-        self._table: dict[str, tuple[Rule, ...]] = {
-            kind: tuple(r for r in self.rules if kind in r.types) for kind in EVENT_TYPES
+        # For each event type, the rows it can meet under these settings, in table order,
+        # each with its bound matcher (True: always matches).
+        bound = [(rule, bind(rule.when, settings)) for rule in self.rules]
+        self._table: dict[str, tuple[tuple[Rule, Bound], ...]] = {
+            kind: tuple((r, test) for r, test in bound if test is not False and kind in r.types)
+            for kind in EVENT_TYPES
         }
 
     def __repr__(self) -> str:
@@ -153,42 +156,41 @@ class Translator:
 
     def _run(self, event: SegmentEvent, origin: Origin,
              steps: list[Step] | None) -> Translation:
-        kind = getattr(event, "type", None)
-        rules = self._table.get(kind) if isinstance(kind, str) else None
-        if rules is None:
+        rows = self._table.get(getattr(event, "type", None))  # type: ignore[arg-type]
+        if rows is None:
             raise TypeError(f"not a Segment event model: {type(event).__name__}")
         scope = Scope(self.settings, event, self.clock, self.resolve)
+        notices = scope.notices
         outputs: list[Output] = []
-        for rule in rules:
+        for rule, test in rows:
             scope.rule = rule.name
-            before = len(scope.notices)
-            if not rule.when(event, scope):
+            if test is not True and not test(event, scope):  # type: ignore[operator]
                 if steps is not None:
                     steps.append(Step(rule=rule.name, matched=False))
                 continue
+            before = len(notices)
             try:
                 emitted = tuple(rule.emit(event, scope))
             except InvalidEvent as error:
                 raise error.with_rule(rule.name) from None
             if steps is not None:
                 steps.append(Step(rule=rule.name, matched=True, emitted=emitted,
-                                  notices=tuple(scope.notices[before:])))
-            skip = next((o for o in emitted if type(o) is Skip), None)
-            if skip is not None:
-                return self._finish(scope, Translation(skipped=skip.reason, origin=origin,
-                                                       notices=tuple(scope.notices)))
-            outputs.extend(emitted)
+                                  notices=tuple(notices[before:])))
+            for output in emitted:
+                if type(output) is Skip:
+                    return self._finish(Translation(skipped=output.reason, origin=origin,
+                                                    notices=tuple(notices)))
+            outputs += emitted
             if rule.final:
                 break
         if not outputs:
-            return self._finish(scope, Translation(skipped="no rule emitted anything for this "
-                                                   "event", origin=origin,
-                                                   notices=tuple(scope.notices)))
-        return self._finish(scope, Translation(requests=_requests(outputs, origin),
-                                               notices=tuple(scope.notices), origin=origin))
+            return self._finish(Translation(skipped="no rule emitted anything for this event",
+                                            origin=origin, notices=tuple(notices)))
+        return self._finish(Translation(requests=_requests(outputs, origin),
+                                        notices=tuple(notices), origin=origin))
 
-    def _finish(self, scope: Scope, translation: Translation) -> Translation:
-        if self.settings.strict and translation.notices:
+    def _finish(self, translation: Translation) -> Translation:
+        if translation.notices and self.settings.strict:
             raise InvalidEvent(Problem(n.path, f"strict mode rejects what would be dropped or "
                                        f"fixed: {n.message}", n.rule)
                                for n in translation.notices)
@@ -232,6 +234,9 @@ class Translator:
                 table.append(Step(rule=rule.name, matched=False, note="event not parsed"))
             elif kind not in rule.types:
                 table.append(Step(rule=rule.name, matched=False, note=f"not for {kind}"))
+            elif bind(rule.when, self.settings) is False:
+                table.append(Step(rule=rule.name, matched=False,
+                                  note="cannot match under these settings"))
             elif ran:
                 table.append(Step(rule=rule.name, matched=False,
                                   note="not reached: an earlier rule ended the table"))
@@ -241,20 +246,25 @@ class Translator:
 def _requests(outputs: list[Output], origin: Origin) -> tuple[Request, ...]:
     """Requests of other endpoints first (in emission order), then one ``/users/track``
     with every attributes object, event and purchase."""
+    if len(outputs) == 1:  # the common case: one object
+        only = outputs[0]
+        if isinstance(only, Event):
+            return (UsersTrack(events=(only,), origins={"events": (origin,)}),)
+        if isinstance(only, UserAttributes):
+            return (UsersTrack(attributes=(only,), origins={"attributes": (origin,)}),)
     others: list[Request] = []
     attributes: list[UserAttributes] = []
     events: list[Event] = []
     purchases: list[Purchase] = []
     for output in outputs:
-        kind = type(output)
-        if kind is UserAttributes:
-            attributes.append(output)  # type: ignore[arg-type]
-        elif kind is Event:
-            events.append(output)  # type: ignore[arg-type]
-        elif kind is Purchase:
-            purchases.append(output)  # type: ignore[arg-type]
-        else:
-            others.append(output.with_origin(origin))  # type: ignore[union-attr]
+        if isinstance(output, UserAttributes):
+            attributes.append(output)
+        elif isinstance(output, Event):
+            events.append(output)
+        elif isinstance(output, Purchase):
+            purchases.append(output)
+        elif not isinstance(output, Skip):
+            others.append(output.with_origin(origin))
     if attributes or events or purchases:
         origins = {}
         if attributes:

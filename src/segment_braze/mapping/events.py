@@ -102,7 +102,8 @@ def skip_untracked_page(event: Page | Screen, scope: Scope) -> tuple[Output, ...
     return (Skip(untracked_reason(event, scope.settings) or "not tracked"),)
 
 
-def _properties(properties: Mapping[str, Any] | None, scope: Scope) -> dict[str, Any] | None:
+def _properties(properties: Mapping[str, Any] | None,
+                scope: Scope) -> Mapping[str, Any] | None:
     if not properties:
         return None
     return clean_properties(properties, ("properties",), scope)[0] or None

@@ -93,8 +93,8 @@ def email_of(event: SegmentEvent) -> str | None:
 
 def resolve(event: SegmentEvent, settings: Settings) -> Identifier | None:
     """The event's Braze identifier in the identity order, or ``None``."""
-    user_id = _present(event.user_id)
-    if user_id is not None:
+    user_id = event.user_id
+    if user_id and not user_id.isspace():
         return Identifier("external_id", user_id)
     braze_id = braze_id_of(event)
     if braze_id is not None:

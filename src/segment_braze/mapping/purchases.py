@@ -81,7 +81,8 @@ class _Order:
         self.currency = properties.get("currency")
         self.currency_path: PathT = ("properties", "currency")
         rest = {k: v for k, v in properties.items() if k not in used}
-        self.properties, self.properties_bound = clean_properties(rest, ("properties",), scope)
+        properties, self.properties_bound = clean_properties(rest, ("properties",), scope)
+        self.properties = dict(properties)
 
     def problem(self, path: PathT, message: str) -> None:
         self.problems.append(Problem(json_path(path), message, self.scope.rule))

@@ -24,6 +24,7 @@ from ..errors import reject
 from ..events import Group, Identify, Page, Screen, Track
 from .identity import looks_like_email, merge_anonymous
 from .values import (
+    _INT64,
     DROP,
     MAX_NAME,
     MAX_STRING,
@@ -92,7 +93,7 @@ def _text(value: Any) -> Any:
 
 
 def _email(value: Any) -> Any:
-    if isinstance(value, str):
+    if type(value) is str:
         text = value.strip()
         if looks_like_email(text):
             return text
@@ -104,9 +105,9 @@ _PHONE = re.compile(r"\+?[0-9]{3,20}\Z")
 
 
 def _phone(value: Any) -> Any:
-    if isinstance(value, int) and not isinstance(value, bool):
+    if type(value) is int:
         value = str(value)
-    if isinstance(value, str):
+    if type(value) is str:
         digits = value.strip().translate(_PHONE_FORMATTING)
         if _PHONE.match(digits):
             return digits
@@ -170,7 +171,7 @@ def _dob(value: Any) -> Any:
 
 
 def _gender(value: Any) -> Any:
-    if isinstance(value, str):
+    if type(value) is str:
         word = value.lower()
         if word in GENDERS:
             return GENDERS[word]
@@ -283,6 +284,9 @@ ADDRESS: Final[Mapping[str, tuple[str, Normaliser]]] = {
     "country": ("country", _country),
 }
 
+#: Traits handled apart from the custom attributes.
+_SPECIAL: Final = IDENTITY_TRAITS | RESERVED_KEYS | {"address"}
+
 _NAME_PARTS: Final = frozenset({"firstName", "first_name", "lastName", "last_name"})
 
 
@@ -326,37 +330,36 @@ def traits_to_values(traits: Mapping[str, Any], base: PathT, scope: Scope, *,
     ``current_location``.
     """
     values = _Values(base, scope)
-    custom = values.custom
+    standard, source, custom = values.standard, values.source, values.custom
     standard_traits = STANDARD_TRAITS
+    size = 0
     for key, value in traits.items():
         entry = standard_traits.get(key)
+        kind = type(value)
         if entry is not None:
             attribute, normalise = entry
-            if type(value) is str and len(value) > MAX_STRING:
+            if kind is str and len(value) > MAX_STRING:
                 scope.count_size(len(value))
-            values.set_standard(attribute, value if value is None else normalise(value),
-                                key, (key,))
-        elif key == "address":
-            _address(value, values)
-        elif key in IDENTITY_TRAITS:
-            continue
-        elif key in RESERVED_KEYS:
-            scope.notice((*base, key), f"{key!r} is reserved by Braze for identifying the "
-                         "user; dropped")
-        elif type(value) is str and len(value) <= MAX_STRING and type(key) is str \
-                and 0 < len(key) <= MAX_NAME and key[0] != "$":
+            result = value if value is None else normalise(value)
+            kind = type(result)
+            if attribute in source or kind is Dropped or kind is Fixed:
+                values.set_standard(attribute, result, key, (key,))
+            else:
+                standard[attribute] = result
+                source[attribute] = key
+        elif key in _SPECIAL:
+            if key not in IDENTITY_TRAITS:
+                _odd_trait(key, value, values)
+        elif type(key) is str and 0 < len(key) <= MAX_NAME and key[0] != "$" and (
+                (kind is str and len(value) <= MAX_STRING) or kind is bool or value is None
+                or (kind is int and -_INT64 <= value < _INT64)
+                or (kind is float and value - value == 0.0)):
             custom[key] = value  # the common case, checked inline
-            scope.size += len(value)
+            if kind is str:
+                size += len(value)
         else:
-            problem = name_problem(key)
-            if problem is not None:
-                scope.notice((*base, str(key)), f"{problem}; attribute dropped")
-                continue
-            result = custom_attribute(key, value, base, scope)
-            if type(result) is Attribute:
-                (values.merged if result.merge else custom)[key] = result.value
-            elif result is not DROP:
-                custom[key] = result
+            _odd_trait(key, value, values)
+    scope.size += size
     if "name" in traits:
         _split_name(traits, values)
     if location:
@@ -370,6 +373,28 @@ def traits_to_values(traits: Mapping[str, Any], base: PathT, scope: Scope, *,
             out[key] = value
     scope.count_size(0)
     return out, values.merged
+
+
+def _odd_trait(key: Any, value: Any, values: _Values) -> None:
+    """A trait off the common path: ``address``, a reserved key, a bad name, a long string
+    or a structured value."""
+    scope, base = values.scope, values.base
+    if key == "address":
+        _address(value, values)
+        return
+    if key in RESERVED_KEYS:
+        scope.notice((*base, key), f"{key!r} is reserved by Braze for identifying the user; "
+                     "dropped")
+        return
+    problem = name_problem(key)
+    if problem is not None:
+        scope.notice((*base, str(key)), f"{problem}; attribute dropped")
+        return
+    result = custom_attribute(key, value, base, scope)
+    if type(result) is Attribute:
+        (values.merged if result.merge else values.custom)[key] = result.value
+    elif result is not DROP:
+        values.custom[key] = result
 
 
 def _address(value: Any, values: _Values) -> None:
@@ -432,8 +457,13 @@ def _attributes(values: dict[str, Any], merged: dict[str, Any],
                 scope: Scope) -> tuple[Output, ...]:
     ident = scope.identifier
     assert ident is not None  # noqa: S101 - the anonymous rule runs first
-    update_only = scope.update_existing_only()
-    scope.profile_sent = scope.profile_sent or scope.is_alias
+    if scope.settings.update_existing_only:
+        update_only: bool | None = True
+    elif ident.kind == "user_alias":
+        update_only = False  # creates the alias profile
+        scope.profile_sent = True
+    else:
+        update_only = None
     out: tuple[Output, ...] = (UserAttributes(identifier=ident, values=values,
                                               update_existing_only=update_only),)
     if merged:
@@ -448,7 +478,9 @@ def identify_to_attributes(event: Identify, scope: Scope) -> tuple[Output, ...]:
     location = event.context.location if event.context is not None else None
     values, merged = traits_to_values(event.traits or {}, ("traits",), scope,
                                       location=location, current_location=True)
-    return merge_anonymous(event, scope) + _attributes(values, merged, scope)
+    if scope.settings.anonymous_users == "alias":
+        return merge_anonymous(event, scope) + _attributes(values, merged, scope)
+    return _attributes(values, merged, scope)
 
 
 def group_to_attributes(event: Group, scope: Scope) -> tuple[Output, ...]:

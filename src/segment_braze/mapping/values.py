@@ -111,7 +111,8 @@ _THREE: Final = tuple(f"{n:03d}" for n in range(1000))
 
 def render_time(moment: datetime) -> str:
     """A datetime as Braze wants it: ``YYYY-MM-DDTHH:MM:SS.mmmZ`` in UTC (naive is UTC)."""
-    if moment.tzinfo is not None and moment.utcoffset():
+    zone = moment.tzinfo
+    if zone is not UTC and zone is not None and moment.utcoffset():
         moment = moment.astimezone(UTC)
     year = moment.year
     return (f"{year if year >= 1000 else f'{year:04d}'}-{_TWO[moment.month]}-"
@@ -253,49 +254,106 @@ class _Walk:
         return out if changed else value  # type: ignore[return-value]
 
 
+#: Property names already found valid, with their lengths: event schemas repeat, so most
+#: names are checked once. Bounded, so hostile input cannot grow it without limit.
+_KNOWN_NAMES: dict[str, int] = {}
+_KNOWN_NAMES_LIMIT: Final = 50_000
+
+
+def _name_length(name: Any) -> int:
+    """The length of a valid property name (remembered), or -1."""
+    if type(name) is not str or not 0 < len(name) <= MAX_NAME or name[0] == "$" \
+            or name in RESERVED_PROPERTIES:
+        return -1
+    if len(_KNOWN_NAMES) < _KNOWN_NAMES_LIMIT:
+        _KNOWN_NAMES[name] = len(name)
+    return len(name)
+
+
 def clean_properties(properties: Mapping[str, Any], path: tuple[str | int, ...],
-                     scope: Scope) -> tuple[dict[str, Any], int]:
+                     scope: Scope) -> tuple[Mapping[str, Any], int]:
     """Event or purchase properties as Braze accepts them (see the module docstring), and
-    an upper bound of their JSON size.
+    an upper bound of their JSON size. Properties that need no change are returned as
+    they are, not copied.
 
     Raises :class:`~segment_braze.InvalidEvent` when they are larger than 51,200 bytes.
     """
-    out: dict[str, Any] = {}
-    chars = 0  # characters of keys and short strings: at most 6 bytes each in JSON
-    walk: _Walk | None = None
+    chars = 0  # characters of names and short strings: at most 6 bytes each in JSON
+    known = _KNOWN_NAMES
     for key, value in properties.items():
-        if not _good_name(key) or key in RESERVED_PROPERTIES:
-            problem = name_problem(key) or f"{key!r} is reserved by Braze"
-            scope.notice((*path, str(key)), f"{problem}; property dropped")
-            continue
+        length = known.get(key)
+        if length is None:
+            length = _name_length(key)
+            if length < 0:
+                break
         kind = type(value)
         if kind is str:
             size = len(value)
             if size > MAX_STRING:
-                scope.count_size(size)
-                scope.notice((*path, key), f"string longer than {MAX_STRING} characters; "
-                             "property dropped")
-                continue
-            chars += size + len(key) + 2
-        elif kind is bool or value is None or (
-                kind is int and -_INT64 <= value < _INT64) or (
-                kind is float and value - value == 0.0):
-            chars += len(key) + 5
+                break
+            chars += length + size + 3
+        elif kind is bool or value is None or (kind is int and -_INT64 <= value < _INT64) \
+                or (kind is float and value - value == 0.0):
+            chars += length + 5
         else:
-            if walk is None:
-                walk = _Walk(attribute=False)
-            try:
-                value = walk.value(value, (key,), 0)
-            except _Unsendable as bad:
-                _raise_if_too_large(bad, path)
-                scope.notice((*path, *bad.path), f"{bad.message}; property {key!r} dropped")
+            break  # a nested value: walked below
+    else:
+        bound = 6 * chars
+        scope.count_size(chars)
+        check_properties_size(properties, bound, path)
+        return properties, bound
+    return _clean_properties_slowly(properties, path, scope)
+
+
+def _clean_properties_slowly(properties: Mapping[str, Any], path: tuple[str | int, ...],
+                             scope: Scope) -> tuple[dict[str, Any], int]:
+    out: dict[str, Any] = {}
+    chars = 0
+    walk = _Walk(attribute=False)
+    for key, value in properties.items():
+        length = _name_length(key)
+        kind = type(value)
+        if length >= 0:
+            if kind is str and len(value) <= MAX_STRING:
+                out[key] = value
+                chars += length + len(value) + 3
                 continue
-            chars += len(key) + 2
-        out[key] = value
-    bound = 6 * chars + 4 * len(out) + (walk.upper if walk is not None else 0)
+            if kind is bool or value is None or (kind is int and -_INT64 <= value < _INT64) \
+                    or (kind is float and value - value == 0.0):
+                out[key] = value
+                chars += length + 5
+                continue
+        cleaned = _odd_property(key, value, path, walk, scope)
+        if cleaned is not DROP:
+            out[key] = cleaned
+            chars += len(key) + 3
+    bound = 6 * chars + walk.upper
     scope.count_size(bound // 6)
     check_properties_size(out, bound, path)
     return out, bound
+
+
+def _odd_property(key: Any, value: Any, path: tuple[str | int, ...], walk: _Walk,
+                  scope: Scope) -> Any:
+    """A property off the common path: a bad or reserved name, a long string, a nested
+    value; :data:`DROP` after a notice when it cannot be sent."""
+    problem = name_problem(key)
+    if problem is None and key in RESERVED_PROPERTIES:
+        problem = f"{key!r} is reserved by Braze"
+    if problem is not None:
+        scope.notice((*path, str(key)), f"{problem}; property dropped")
+        return DROP
+    if type(value) is str:  # longer than MAX_STRING, or it would not be here
+        scope.count_size(len(value))
+        scope.notice((*path, key), f"string longer than {MAX_STRING} characters; "
+                     "property dropped")
+        return DROP
+    try:
+        return walk.value(value, (key,), 0)
+    except _Unsendable as bad:
+        _raise_if_too_large(bad, path)
+        scope.notice((*path, *bad.path), f"{bad.message}; property {key!r} dropped")
+        return DROP
 
 
 def check_properties_size(properties: Mapping[str, Any], bound: int,
@@ -345,6 +403,8 @@ def custom_attribute(name: str, value: Any, base: tuple[str | int, ...],
     if value is None or kind is bool or (kind is int and -_INT64 <= value < _INT64) or (
             kind is float and value - value == 0.0):
         return value
+    if kind is list and 0 < len(value) <= MAX_ARRAY and _plain_scalars(value):
+        return value
     walk = _Walk(attribute=True)
     try:
         if isinstance(value, list | tuple):
@@ -372,6 +432,20 @@ def custom_attribute(name: str, value: Any, base: tuple[str | int, ...],
                          f"{MAX_OBJECT_BYTES:,}; attribute {name!r} dropped")
             return DROP
     return cleaned
+
+
+def _plain_scalars(items: list[Any]) -> bool:
+    """Whether every item is a short string, a boolean or a plain number (the common
+    array, sent as it is)."""
+    for item in items:
+        kind = type(item)
+        if kind is str:
+            if len(item) > MAX_STRING:
+                return False
+        elif not (kind is bool or (kind is int and -_INT64 <= item < _INT64)
+                  or (kind is float and item - item == 0.0)):
+            return False
+    return True
 
 
 def _array_attribute(value: list[Any] | tuple[Any, ...], walk: _Walk) -> Any:
