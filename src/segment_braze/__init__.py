@@ -14,6 +14,7 @@ you like (``request.to_http(settings)`` gives method, URL, headers and body).
 
 from __future__ import annotations
 
+from .batching import ErrorDetail, Outcome, batch, interpret_response, iter_batches
 from .braze import HttpRequest, UsersDelete, UsersIdentify, UsersMerge, UsersTrack
 from .errors import (
     InvalidEvent,
@@ -44,6 +45,7 @@ __all__ = [
     "Alias",
     "Context",
     "Delete",
+    "ErrorDetail",
     "Explanation",
     "Group",
     "HttpRequest",
@@ -51,6 +53,7 @@ __all__ = [
     "InvalidEvent",
     "InvalidSettings",
     "Notice",
+    "Outcome",
     "Page",
     "Problem",
     "Rule",
@@ -67,7 +70,10 @@ __all__ = [
     "UsersIdentify",
     "UsersMerge",
     "UsersTrack",
+    "batch",
     "explain",
+    "interpret_response",
+    "iter_batches",
     "on_context_traits",
     "on_event",
     "on_filtered_event",
