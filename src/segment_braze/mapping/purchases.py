@@ -152,7 +152,7 @@ def _quantity(product: Mapping[str, Any], path: PathT, order: _Order) -> int | N
 
 
 def _product(product: Any, path: PathT, order: _Order) -> list[Purchase]:
-    if not isinstance(product, Mapping):
+    if type(product) is not dict and not isinstance(product, Mapping):
         order.problem(path, "a product must be an object")
         return []
     product_id = _product_id(product, path, order)

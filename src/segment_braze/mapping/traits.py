@@ -402,7 +402,7 @@ def _address(value: Any, values: _Values) -> None:
         for attribute, _ in ADDRESS.values():
             values.set_standard(attribute, None, "address", ("address",))
         return
-    if not isinstance(value, Mapping):
+    if type(value) is not dict and not isinstance(value, Mapping):
         values.scope.notice((*values.base, "address"), "expected an object; dropped")
         return
     for part, (attribute, normalise) in ADDRESS.items():

@@ -197,10 +197,13 @@ class _Walk:
         raise _Unsendable(path, f"unsupported value of type {type(value).__name__}")
 
     def value(self, value: Any, path: tuple[str | int, ...], depth: int) -> Any:
+        kind = type(value)
+        if kind is dict:
+            return self.mapping(value, path, depth + 1)
+        if kind is list or kind is tuple:
+            return self.array(value, path, depth + 1)
         if isinstance(value, Mapping):
             return self.mapping(value, path, depth + 1)
-        if isinstance(value, list | tuple):
-            return self.array(value, path, depth + 1)
         return self.scalar(value, path)
 
     def _enter(self, path: tuple[str | int, ...], depth: int) -> None:
