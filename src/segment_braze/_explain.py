@@ -47,6 +47,8 @@ def render(explanation: Explanation) -> str:
     lines = [f"{head} -> {translation.status}"]
     for step in explanation.steps:
         lines.extend(_step(step))
+    if translation.unchanged:
+        lines.append(f"unchanged, not sent: {', '.join(translation.unchanged)}")
     if translation.skipped is not None:
         lines.append(f"skipped: {translation.skipped}")
     if translation.error is not None:
