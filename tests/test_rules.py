@@ -101,8 +101,8 @@ class TestRuleTable:
     def test_names_in_order(self) -> None:
         """The rows, top to bottom."""
         assert names(sb.DEFAULT_RULES) == [
-            "delete", "alias", "event_filter", "page_filter", "anonymous", "identify",
-            "group", "context_traits", "purchase", "page", "track"]
+            "delete", "alias", "audience", "event_filter", "page_filter", "anonymous",
+            "identify", "group", "context_traits", "purchase", "page", "track"]
 
     def test_design_rows_keep_their_order(self) -> None:
         """The rows DESIGN lists keep DESIGN's order."""
@@ -124,9 +124,10 @@ class TestRuleTable:
         assert rule("purchase").final
 
     def test_finals(self) -> None:
-        """Exactly the gatekeeping rows and the purchase row stop the table."""
+        """Exactly the gatekeeping, audience and purchase rows stop the table."""
         assert [r.name for r in sb.DEFAULT_RULES if r.final] == [
-            "delete", "alias", "event_filter", "page_filter", "anonymous", "purchase"]
+            "delete", "alias", "audience", "event_filter", "page_filter", "anonymous",
+            "purchase"]
 
     def test_rows_print_readably(self) -> None:
         """A row's repr names its matcher and emitter, like the table's source."""
@@ -193,7 +194,7 @@ class TestRuleTable:
 
     @pytest.mark.parametrize(("rules", "says"), [
         (list(sb.DEFAULT_RULES), "tuple"),
-        ((*sb.DEFAULT_RULES, "track"), "rules[11]"),
+        ((*sb.DEFAULT_RULES, "track"), f"rules[{len(sb.DEFAULT_RULES)}]"),
         ((sb.DEFAULT_RULES[0], sb.DEFAULT_RULES[0]), "two rules are named 'delete'"),
         ((sb.Rule("", sb.on_type("track"), lambda e, s: ()),), "no name"),
         ((sb.Rule("x", sb.on_type("track"), "emit"),), "callable"),  # type: ignore[arg-type]
@@ -341,6 +342,53 @@ class TestAliasRule:
         with pytest.raises(sb.InvalidEvent) as caught:
             run({"type": "alias", "userId": "u1"})
         assert [p.path for p in caught.value.problems] == ["$.previousId"]
+
+
+class TestAudienceRule:
+    """``audience``: with cohort settings, Engage audience changes become cohort changes
+    (golden cases: ``tests/golden_cohorts``)."""
+
+    SECRETS: ClassVar[dict[str, str]] = {"cohort_client_secret": "c",
+                                         "cohort_partner_api_key": "p"}
+    PERSONAS: ClassVar[dict[str, Any]] = {"personas": {"computation_id": "aud_1",
+                                                       "computation_key": "vip"}}
+
+    def test_matcher(self) -> None:
+        """Audience tracks with personas and boolean audience traits, with cohorts on."""
+        entered = sb.Track(event="Audience Entered", user_id="u1",
+                           context=sb.Context(personas=self.PERSONAS["personas"]))
+        member = sb.Identify(user_id="u1", traits={"vip": False},
+                             context=sb.Context(personas=self.PERSONAS["personas"]))
+        assert matches("audience", entered, **self.SECRETS)
+        assert matches("audience", member, **self.SECRETS)
+        assert not matches("audience", entered)
+        assert not matches("audience", sb.Track(event="Audience Entered", user_id="u1"),
+                           **self.SECRETS)
+        assert not matches("audience", sb.Identify(user_id="u1", traits={"vip": "yes"},
+                                                   context=member.context), **self.SECRETS)
+        assert rule("audience").types == frozenset({"identify", "track"})
+
+    def test_emits_cohort_name_and_change(self) -> None:
+        """Audience Exited: the cohort's name, then the user removed."""
+        t = run(track(event="Audience Exited", context=self.PERSONAS), **self.SECRETS)
+        assert bodies(t) == [
+            ("/partners/segment/cohorts", {"cohort_id": "aud_1", "name": "vip",
+                                           "created_at": T_OUT}),
+            ("/partners/segment/cohorts/users", {"cohort_id": "aud_1", "cohort_changes": [
+                {"user_ids": ["u1"], "aliases": [], "device_ids": [], "should_remove": True}]})]
+
+    def test_rejects_an_audience_without_its_id(self) -> None:
+        """A missing computation_id is rejected at its path, by this row."""
+        event = track(event="Audience Entered", context={"personas": {"computation_key": "v"}})
+        assert rejected(event, **self.SECRETS) == [("$.context.personas.computation_id",
+                                                    "audience")]
+
+    def test_ends_the_table(self) -> None:
+        """The track row never sees an audience event when cohorts are on."""
+        lines = explained(track(event="Audience Entered", context=self.PERSONAS),
+                          **self.SECRETS)
+        assert lines["audience"].startswith("matched, emitted 2")
+        assert lines["track"].startswith("not reached")
 
 
 class TestEventFilterRule:

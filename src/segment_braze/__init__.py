@@ -15,7 +15,15 @@ you like (``request.to_http(settings)`` gives method, URL, headers and body).
 from __future__ import annotations
 
 from .batching import ErrorDetail, Outcome, batch, interpret_response, iter_batches
-from .braze import HttpRequest, UsersDelete, UsersIdentify, UsersMerge, UsersTrack
+from .braze import (
+    CohortName,
+    CohortUsers,
+    HttpRequest,
+    UsersDelete,
+    UsersIdentify,
+    UsersMerge,
+    UsersTrack,
+)
 from .errors import (
     InvalidEvent,
     InvalidSettings,
@@ -28,6 +36,7 @@ from .events import Alias, Context, Delete, Group, Identify, Page, Screen, Track
 from .rules import (
     DEFAULT_RULES,
     Rule,
+    on_audience,
     on_context_traits,
     on_event,
     on_filtered_event,
@@ -38,11 +47,14 @@ from .rules import (
 )
 from .scope import Scope, Skip
 from .settings import Settings
+from .state import MemoryStore, SQLiteStore, StateStore
 from .translate import Explanation, Translation, Translator, explain, translate
 
 __all__ = [
     "DEFAULT_RULES",
     "Alias",
+    "CohortName",
+    "CohortUsers",
     "Context",
     "Delete",
     "ErrorDetail",
@@ -52,17 +64,20 @@ __all__ = [
     "Identify",
     "InvalidEvent",
     "InvalidSettings",
+    "MemoryStore",
     "Notice",
     "Outcome",
     "Page",
     "Problem",
     "Rule",
     "RuleTableError",
+    "SQLiteStore",
     "Scope",
     "Screen",
     "SegmentBrazeError",
     "Settings",
     "Skip",
+    "StateStore",
     "Track",
     "Translation",
     "Translator",
@@ -74,6 +89,7 @@ __all__ = [
     "explain",
     "interpret_response",
     "iter_batches",
+    "on_audience",
     "on_context_traits",
     "on_event",
     "on_filtered_event",

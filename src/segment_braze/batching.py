@@ -20,6 +20,15 @@ where it is allowed and fits, else into a new request. At most :data:`WINDOW` re
 open at once; the earliest is sent when it is full or when a new one needs the room. Only
 open requests (and the last position of the users in them) are held in memory.
 
+Engage audiences (``/partners/segment/cohorts`` and ``/partners/segment/cohorts/users``)
+are batched apart: a cohort change does not touch a user's attributes, so it is a barrier
+for nothing else and nothing else is one for it. Changes are merged per cohort, at most
+:data:`MAX_COHORT_USERS` users per request; within one request a user appears once, with
+their newest change (by event time, ties by stream order), and each change left out is
+listed in the request's ``origins["superseded"]`` (its outcome is the request's outcome).
+A cohort's name request goes out once per stream (per name: a rename goes out again),
+before any later change of that cohort.
+
 Every batched request keeps, for each entry, its origin (the event's ``messageId``, else
 its position in the stream), so :func:`interpret_response` can turn Braze's answer into one
 :class:`Outcome` per source event.
@@ -28,10 +37,10 @@ its position in the stream), so :func:`interpret_response` can turn Braze's answ
 from __future__ import annotations
 
 import math
+import re
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
-from email.utils import parsedate_to_datetime
 from typing import Any, Final, Literal, Protocol, TypeAlias
 
 import attrs
@@ -39,6 +48,9 @@ import attrs
 from . import _json
 from .braze import (
     AliasToIdentify,
+    CohortChange,
+    CohortName,
+    CohortUsers,
     Identifier,
     Origin,
     Request,
@@ -51,8 +63,11 @@ from .braze import (
 )
 
 __all__ = [
+    "COHORT_WINDOW",
     "LAG",
+    "MAX_COHORT_USERS",
     "MAX_ENTRIES",
+    "MAX_NAMED_COHORTS",
     "MAX_OBJECTS",
     "WINDOW",
     "ErrorDetail",
@@ -76,7 +91,19 @@ WINDOW: Final = 8
 #: tighter; fewer holds fewer objects, and holding them costs time (see docs/performance).
 LAG: Final = 1
 
+#: Braze's limit of users (user ids, aliases and device ids together) per
+#: ``/partners/segment/cohorts/users`` request; also the most superseded changes one
+#: request accounts for, so a user flipping in and out cannot grow it without bound.
+MAX_COHORT_USERS: Final = 1000
+#: Cohort requests open at once, one per cohort; a further cohort sends the one opened
+#: first. (Segment syncs at most 50 audiences per destination.)
+COHORT_WINDOW: Final = 64
+#: Cohort names remembered so each goes out once per stream; the least recently seen is
+#: forgotten first (and sent again if it comes back, which Braze takes as a rename).
+MAX_NAMED_COHORTS: Final = 10_000
+
 _TRACK_ARRAYS: Final = ("attributes", "events", "purchases")
+_COHORT_ARRAYS: Final = ("user_ids", "aliases", "device_ids")
 
 # A user's position in the output is ``base + rank``: ``base`` is four times the request's
 # sequence number; ``rank`` is 0, 1, 2 for the attributes, events and purchases of a
@@ -160,6 +187,66 @@ class _Open:
         return attrs.evolve(template, **changes)
 
 
+class _Member:
+    """A user's newest change in an open cohort request."""
+
+    __slots__ = ("origin", "remove", "seq", "time", "value")
+
+    def __init__(self, value: Any, remove: bool, time: str | None, seq: int,
+                 origin: Origin) -> None:
+        self.value = value
+        self.remove = remove
+        self.time = time
+        self.seq = seq
+        self.origin = origin
+
+    def newer_than(self, other: _Member) -> bool:
+        """By event time, then stream order; a change without a time is the older."""
+        if self.time != other.time:
+            if self.time is None or other.time is None:
+                return other.time is None
+            return self.time > other.time
+        return self.seq > other.seq
+
+
+class _Cohort:
+    """One open ``/partners/segment/cohorts/users`` request: each user's newest change,
+    by (array, identifier), and the origins of the changes those replaced."""
+
+    __slots__ = ("cohort_id", "members", "superseded")
+
+    def __init__(self, cohort_id: str) -> None:
+        self.cohort_id = cohort_id
+        self.members: dict[tuple[str, Any], _Member] = {}
+        self.superseded: list[Origin] = []
+
+    def build(self) -> CohortUsers:
+        """Additions first, then removals; each change's users in the body's order."""
+        changes: list[CohortChange] = []
+        origins: list[Origin] = []
+        times: list[str | None] = []
+        for remove in (False, True):
+            arrays: dict[str, list[_Member]] = {name: [] for name in _COHORT_ARRAYS}
+            for (array, _), member in self.members.items():
+                if member.remove is remove:
+                    arrays[array].append(member)
+            if not any(arrays.values()):
+                continue
+            for members in arrays.values():
+                origins += [m.origin for m in members]
+                times += [m.time for m in members]
+            changes.append(CohortChange(
+                user_ids=tuple(m.value for m in arrays["user_ids"]),
+                aliases=tuple(m.value for m in arrays["aliases"]),
+                device_ids=tuple(m.value for m in arrays["device_ids"]),
+                should_remove=remove))
+        named: dict[str, tuple[Origin, ...]] = {"cohort_changes": tuple(origins)}
+        if self.superseded:
+            named["superseded"] = tuple(self.superseded)
+        return CohortUsers(cohort_id=self.cohort_id, cohort_changes=tuple(changes),
+                           origins=named, times=tuple(times))
+
+
 class _Batcher:
     """The placement state behind :func:`iter_batches`: open requests, the requests with
     room per array, and each user's last position. Closed requests collect in ``out``."""
@@ -177,6 +264,10 @@ class _Batcher:
         self.purge_at = 4096
         self.seq = 0
         self.out: list[Request] = []
+        # Open cohort requests by cohort id, in the order opened; names sent, by id.
+        self.cohorts: dict[str, _Cohort] = {}
+        self.named: OrderedDict[str, str] = OrderedDict()
+        self.cohort_seq = 0
 
     # -- input ---------------------------------------------------------------------------
 
@@ -186,7 +277,12 @@ class _Batcher:
         names, and never beside another entry of theirs."""
         kind = _ENTRY_KINDS.get(type(request))
         if kind is None:
-            self._unknown(request)
+            if type(request) is CohortUsers:
+                self._cohort_users(request)
+            elif type(request) is CohortName:
+                self._cohort_name(request)
+            else:
+                self._unknown(request)
             return
         entries: tuple[Any, ...] = getattr(request, kind.array)
         origins = request.origins.get(kind.array)
@@ -220,6 +316,74 @@ class _Batcher:
                 last[user] = position
             if len(items) >= MAX_ENTRIES:
                 self._fill(target, 0)
+
+    # -- cohorts -------------------------------------------------------------------------
+
+    def _cohort_name(self, request: CohortName) -> None:
+        """Send a cohort's name once (again when it changes), after the changes of that
+        cohort already placed and before any later one."""
+        named = self.named
+        cohort_id = request.cohort_id
+        if named.get(cohort_id) == request.name:
+            named.move_to_end(cohort_id)
+            return
+        if cohort_id in self.cohorts:
+            self._send_cohort(cohort_id)
+        named[cohort_id] = request.name
+        named.move_to_end(cohort_id)
+        if len(named) > MAX_NAMED_COHORTS:
+            named.popitem(last=False)
+        self.out.append(request)
+
+    def _cohort_users(self, request: CohortUsers) -> None:
+        """Merge each user's change into the cohort's open request, the newest change of
+        a user winning; a request batched before keeps its superseded origins."""
+        count = request.size()
+        origins = request.origins.get("cohort_changes")
+        if origins is None or len(origins) != count:
+            origins = (None,) * count
+        times = request.times if len(request.times) == count else (None,) * count
+        carried = request.origins.get("superseded", ())
+        index = 0
+        for change in request.cohort_changes:
+            remove = change.should_remove
+            for array, values in (("user_ids", change.user_ids), ("aliases", change.aliases),
+                                  ("device_ids", change.device_ids)):
+                for value in values:
+                    key = ((value.alias_name, value.alias_label)
+                           if isinstance(value, UserAlias) else value)
+                    self._cohort_change(request.cohort_id, (array, key), value, remove,
+                                        times[index], origins[index], carried)
+                    carried = ()
+                    index += 1
+
+    def _cohort_change(self, cohort_id: str, key: tuple[str, Any], value: Any,
+                       remove: bool, time: str | None, origin: Origin,
+                       carried: Sequence[Origin]) -> None:
+        self.cohort_seq += 1
+        cohort = self.cohorts.get(cohort_id)
+        if cohort is None:
+            if len(self.cohorts) >= COHORT_WINDOW:
+                self._send_cohort(next(iter(self.cohorts)))
+            cohort = self.cohorts[cohort_id] = _Cohort(cohort_id)
+        member = _Member(value, remove, time, self.cohort_seq, origin)
+        members = cohort.members
+        old = members.get(key)
+        if old is None:
+            members[key] = member
+        elif member.newer_than(old):
+            members[key] = member
+            cohort.superseded.append(old.origin)
+        else:
+            cohort.superseded.append(origin)
+        cohort.superseded += carried
+        if len(members) >= MAX_COHORT_USERS or len(cohort.superseded) >= MAX_COHORT_USERS:
+            self._send_cohort(cohort_id)
+
+    def _send_cohort(self, cohort_id: str) -> None:
+        cohort = self.cohorts.pop(cohort_id)
+        if cohort.members:
+            self.out.append(cohort.build())
 
     def _unknown(self, request: object) -> None:
         if not isinstance(request, _Request):
@@ -335,9 +499,11 @@ class _Batcher:
         self.purge_at = max(4096, 2 * len(last))
 
     def close(self) -> None:
-        """Send every open request, in order."""
+        """Send every open request, in order, then the open cohort requests."""
         while self.open:
             self._send_first()
+        for cohort_id in list(self.cohorts):
+            self._send_cohort(cohort_id)
 
 
 def _check_limits(max_objects: int, max_total: int | None) -> None:
@@ -403,8 +569,9 @@ def batch(requests: Iterable[Request], *, max_objects: int = MAX_OBJECTS,
     ``max_objects`` caps each array of ``/users/track`` (Braze: 75); ``max_total`` caps
     the three arrays together, for accounts whose contract counts them combined (50 or
     75). Delete, identify and merge requests take up to 50 entries; identify requests
-    merge only with the same ``merge_behavior``. See :func:`iter_batches` for the
-    streaming form.
+    merge only with the same ``merge_behavior``. Cohort changes merge per cohort, up to
+    1,000 users, the newest change of a user winning; a cohort's name goes out once. See
+    :func:`iter_batches` for the streaming form.
     """
     return list(iter_batches(requests, max_objects=max_objects, max_total=max_total))
 
@@ -518,10 +685,13 @@ def _targets(request: Request, error: ErrorDetail) -> list[Origin] | None:
 
 
 def _ordered_origins(request: Request) -> list[Origin]:
-    """Each origin once, in the order Braze applies the request's entries."""
+    """Each origin once, in the order Braze applies the request's entries, then the
+    origins kept under other names (a cohort's name; superseded cohort changes)."""
     seen: dict[Origin, None] = {}
-    for name in request.arrays:
-        for origin in request.origins.get(name, ()):
+    origins = request.origins
+    arrays = request.arrays
+    for name in (*arrays, *(key for key in origins if key not in arrays)):
+        for origin in origins.get(name, ()):
             seen.setdefault(origin, None)
     return list(seen)
 
@@ -556,6 +726,8 @@ def _retry_after_wait(value: str | None, now: float) -> float | None:
         return max(0.0, seconds)
     if not value:
         return None
+    from email.utils import parsedate_to_datetime  # rare: imported on first use
+
     try:
         when = parsedate_to_datetime(value.strip())
     except (TypeError, ValueError, IndexError):
@@ -576,12 +748,29 @@ def _wait(status: int, headers: Headers, now: float) -> float | None:
     return max(found) if found else None
 
 
+#: Statuses below 500 worth sending again: rate limited, and a cohort locked by another
+#: import (423, from the cohort endpoints).
+_RETRY_STATUSES: Final = frozenset({423, 429})
+
+
 def _status_of(status: int) -> OutcomeStatus:
     if 200 <= status < 300:
         return "delivered"
-    if status == 429 or 500 <= status < 600:
+    if status in _RETRY_STATUSES or 500 <= status < 600:
         return "retry"
     return "failed"
+
+
+#: A secret quoted in an answer (the cohort endpoints' 401 names the client secret):
+#: the label and separator are kept, the value masked.
+_QUOTED_SECRET: Final = re.compile(
+    r"(?i)((?:client|partner[ _-]?api|api|data[ _-]?import|rest[ _-]?api)[ _-]?"
+    r"(?:secret|key)[\"']?\s*[:=]\s*[\"']?)[^\s\"',;}]+")
+
+
+def _masked(text: str) -> str:
+    """``text`` with any quoted secret masked."""
+    return _QUOTED_SECRET.sub(r"\1***", text)
 
 
 def interpret_response(request: Request, status: int, headers: Headers | None,
@@ -593,15 +782,20 @@ def interpret_response(request: Request, status: int, headers: Headers | None,
     their ``index`` (and ``input_array`` when given), errors without a usable index go to
     every event. 429 and 5xx: retry, with ``retry_after`` from ``Retry-After`` and, when
     the rate limit is spent, ``X-RateLimit-Reset`` (epoch seconds, measured from ``now``,
-    default the current time); header names in any case. Anything else: failed, with
-    Braze's message. A body that is not JSON, or JSON of an unexpected shape, is read as
-    far as it makes sense; it never raises.
+    default the current time); header names in any case. 423 (a cohort locked by another
+    import) is retried too. Anything else: failed, with Braze's message. A secret the
+    answer quotes (the cohort endpoints' 401 names the client secret) is masked. A body
+    that is not JSON, or JSON of an unexpected shape, is read as far as it makes sense; it
+    never raises.
     """
     payload, excerpt = _payload(body)
     outcome = _status_of(status)
     braze_message = payload.get("message") if payload is not None else None
     message = braze_message if isinstance(braze_message, str) else excerpt
-    errors = _error_details(payload)
+    if message is not None:
+        message = _masked(message)
+    errors = tuple(attrs.evolve(e, message=_masked(e.message))
+                   for e in _error_details(payload))
     retry_after = None
     if outcome == "retry":
         retry_after = _wait(status, headers or {}, time.time() if now is None else now)

@@ -1,8 +1,9 @@
 """Braze objects and requests, as typed frozen models.
 
 The objects (``UserAttributes``, ``Event``, ``Purchase``) are what the rule table emits;
-the requests (``UsersTrack``, ``UsersDelete``, ``UsersIdentify``, ``UsersMerge``) are what
-you send. Each request knows its ``endpoint``, renders its JSON body with ``to_json()``
+the requests (``UsersTrack``, ``UsersDelete``, ``UsersIdentify``, ``UsersMerge``, and for
+Engage audiences ``CohortName`` and ``CohortUsers``) are what you send. Each request
+knows its ``endpoint``, renders its JSON body with ``to_json()``
 (plain JSON types only: absent values are omitted, a value set to ``None`` is sent as
 ``null`` so Braze unsets it) and builds a ready-to-send :class:`HttpRequest` with
 ``to_http(settings)``. Nothing here opens a connection.
@@ -26,6 +27,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AliasToIdentify",
+    "CohortChange",
+    "CohortName",
+    "CohortUsers",
     "Event",
     "HttpRequest",
     "Identifier",
@@ -258,7 +262,110 @@ class UsersMerge(_Request):
     origins: Mapping[str, tuple[Origin, ...]] = _origins()
 
 
-Request: TypeAlias = UsersTrack | UsersDelete | UsersIdentify | UsersMerge
+# -- Engage audiences: Braze's partner cohort import ----------------------------------
+
+
+class _CohortRequest(_Request):
+    """The cohort endpoints authenticate in the body, not with a bearer header: the
+    request objects hold no secret (``to_json()`` is safe to write to files and logs), and
+    ``to_http`` adds ``partner_api_key`` and ``client_secret`` to the bytes it sends."""
+
+    def to_http(self, settings: Settings) -> HttpRequest:
+        """The request as method, URL, headers and body bytes, the body carrying the
+        two cohort secrets.
+
+        Raises :class:`~segment_braze.InvalidSettings` when ``rest_endpoint`` or the
+        cohort secrets are not set.
+        """
+        partner_api_key, client_secret = settings.require_cohort_secrets()
+        body = {"partner_api_key": partner_api_key, "client_secret": client_secret,
+                **self.to_json()}
+        return HttpRequest(
+            method="POST",
+            url=settings.require_rest_endpoint() + self.endpoint,
+            headers={"Content-Type": "application/json", "Accept": "application/json"},
+            body=_json.dumps(body),
+        )
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class CohortName(_CohortRequest):
+    """``POST /partners/segment/cohorts``: names the cohort ``cohort_id`` (Braze's
+    dashboard shows ``name``). Sent before the cohort's first membership change, and
+    again when it is renamed.
+
+    Its origin (the event that first named the cohort) is kept under ``"cohort_id"``.
+    """
+
+    endpoint: ClassVar[str] = "/partners/segment/cohorts"
+    arrays: ClassVar[tuple[str, ...]] = ()
+    cohort_id: str
+    name: str
+    #: ISO 8601.
+    created_at: str
+    origins: Mapping[str, tuple[Origin, ...]] = _origins()
+
+    def _origins_from(self, origin: Origin) -> dict[str, tuple[Origin, ...]]:
+        return {"cohort_id": (origin,)}
+
+    def size(self) -> int:
+        """One: the cohort it names."""
+        return 1
+
+
+@attrs.frozen(kw_only=True)
+class CohortChange:
+    """One entry of ``cohort_changes``: these users enter the cohort or, with
+    ``should_remove``, leave it. ``device_ids`` are Braze device ids (they only reach
+    users without an external id)."""
+
+    user_ids: tuple[str, ...] = ()
+    aliases: tuple[UserAlias, ...] = ()
+    device_ids: tuple[str, ...] = ()
+    should_remove: bool = False
+
+    def size(self) -> int:
+        """How many users it names (what Braze's limit of 1,000 counts)."""
+        return len(self.user_ids) + len(self.aliases) + len(self.device_ids)
+
+
+def _no_times(request: CohortUsers) -> tuple[str | None, ...]:
+    return (None,) * request.size()
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class CohortUsers(_CohortRequest):
+    """``POST /partners/segment/cohorts/users``: users entering or leaving the cohort
+    ``cohort_id``.
+
+    Origins and times are per user, in the body's order (each change's ``user_ids``, then
+    its ``aliases``, then its ``device_ids``): ``origins["cohort_changes"][i]`` and
+    ``times[i]`` belong to the i-th user named. ``times`` (ISO 8601 UTC, as the translator
+    writes them; ``None`` when unknown) are not sent: batching reads them so that the
+    newest change of a user wins. A batched request may also carry
+    ``origins["superseded"]``: the changes it left out because a newer change of the same
+    user replaced them (see :mod:`segment_braze.batching`).
+    """
+
+    endpoint: ClassVar[str] = "/partners/segment/cohorts/users"
+    arrays: ClassVar[tuple[str, ...]] = ("cohort_changes",)
+    cohort_id: str
+    cohort_changes: tuple[CohortChange, ...]
+    origins: Mapping[str, tuple[Origin, ...]] = _origins()
+    times: tuple[str | None, ...] = attrs.field(
+        default=attrs.Factory(_no_times, takes_self=True), eq=False, repr=False)
+
+    def _origins_from(self, origin: Origin) -> dict[str, tuple[Origin, ...]]:
+        count = self.size()
+        return {"cohort_changes": (origin,) * count} if count else {}
+
+    def size(self) -> int:
+        """Users named across ``cohort_changes`` (Braze's limit: 1,000 per request)."""
+        return sum(change.size() for change in self.cohort_changes)
+
+
+Request: TypeAlias = (UsersTrack | UsersDelete | UsersIdentify | UsersMerge | CohortName
+                      | CohortUsers)
 """Any request the library builds."""
 
 # Late import: the converter registers hooks for the classes above.

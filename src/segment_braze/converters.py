@@ -251,7 +251,7 @@ _STRUCTURE: dict[str, Callable[[Any, Any], SegmentEvent]] = {
 def structure_event(data: Any) -> SegmentEvent:
     """A Segment JSON object as its event model, or :class:`InvalidEvent` naming every
     bad field by its wire path."""
-    if not isinstance(data, Mapping):
+    if type(data) is not dict and not isinstance(data, Mapping):
         raise InvalidEvent((Problem("$", f"expected a JSON object, got {json_type(data)}"),))
     kind = data.get("type")
     structure = _STRUCTURE.get(kind) if isinstance(kind, str) else None
@@ -340,6 +340,17 @@ def _alias(alias: b.UserAlias) -> dict[str, str]:
     return {"alias_name": alias.alias_name, "alias_label": alias.alias_label}
 
 
+def _cohort_change(change: b.CohortChange) -> dict[str, Any]:
+    """All three arrays always, as Segment's cohort destination sends them;
+    ``should_remove`` only when true (Braze's default is to add)."""
+    out: dict[str, Any] = {"user_ids": list(change.user_ids),
+                           "aliases": [_alias(a) for a in change.aliases],
+                           "device_ids": list(change.device_ids)}
+    if change.should_remove:
+        out["should_remove"] = True
+    return out
+
+
 def _make_braze() -> cattrs.Converter:
     conv = cattrs.Converter()
     conv.register_unstructure_hook(b.UserAlias, _alias)
@@ -359,6 +370,13 @@ def _make_braze() -> cattrs.Converter:
         "merge_updates": [{"identifier_to_merge": u.merge.to_json(),
                            "identifier_to_keep": u.keep.to_json()} for u in r.merge_updates],
     })
+    # The cohort bodies without their secrets: to_http adds those.
+    conv.register_unstructure_hook(b.CohortChange, _cohort_change)
+    conv.register_unstructure_hook(b.CohortName, lambda r: {
+        "cohort_id": r.cohort_id, "name": r.name, "created_at": r.created_at})
+    conv.register_unstructure_hook(b.CohortUsers, lambda r: {
+        "cohort_id": r.cohort_id,
+        "cohort_changes": [_cohort_change(c) for c in r.cohort_changes]})
     return conv
 
 

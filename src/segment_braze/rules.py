@@ -21,8 +21,8 @@ import attrs
 
 from .errors import RuleTableError
 from .events import Track
+from .mapping import audiences, identity, purchases, traits
 from .mapping import events as ev
-from .mapping import identity, purchases, traits
 from .scope import Output, Scope, Skip
 from .settings import Settings, purchase_key
 
@@ -36,6 +36,7 @@ __all__ = [
     "Scope",
     "Skip",
     "bind",
+    "on_audience",
     "on_context_traits",
     "on_event",
     "on_filtered_event",
@@ -236,6 +237,17 @@ def on_no_identifier() -> Matcher:
                       frozenset({"identify", "track", "page", "screen", "group"}))
 
 
+def on_audience() -> Matcher:
+    """Engage audience changes, when cohorts are on (``cohort_client_secret`` and
+    ``cohort_partner_api_key`` set): ``Audience Entered`` / ``Audience Exited`` tracks
+    carrying ``context.personas``, and identify calls whose ``context.personas`` names an
+    audience (``computation_key``) that their traits hold as a boolean."""
+    def enabled(settings: Settings) -> bool:
+        return settings.cohorts_enabled
+    return _Predicate("on_audience", audiences.is_audience_change,
+                      frozenset({"identify", "track"}), enabled)
+
+
 def on_context_traits() -> Matcher:
     """Track, page and screen events carrying ``context.traits`` when ``context_traits``
     is on."""
@@ -253,6 +265,7 @@ def on_context_traits() -> Matcher:
 DEFAULT_RULES: Final[tuple[Rule, ...]] = (
     Rule("delete", on_type("delete"), identity.delete_to_users_delete, final=True),
     Rule("alias", on_type("alias"), identity.alias_to_identify_or_merge, final=True),
+    Rule("audience", on_audience(), audiences.audience_to_cohort, final=True),
     Rule("event_filter", on_filtered_event(), ev.skip_filtered_event, final=True),
     Rule("page_filter", on_untracked_page(), ev.skip_untracked_page, final=True),
     Rule("anonymous", on_no_identifier(), identity.skip_anonymous, final=True),
@@ -271,6 +284,7 @@ MATCHERS: Final[Mapping[str, Callable[..., Matcher]]] = {
     "on_type": on_type,
     "on_event": on_event,
     "on_purchase": on_purchase,
+    "on_audience": on_audience,
     "on_filtered_event": on_filtered_event,
     "on_untracked_page": on_untracked_page,
     "on_no_identifier": on_no_identifier,

@@ -261,6 +261,13 @@ class Settings:
     sdk_endpoint: str | None = attrs.field(default=None, converter=_sdk_endpoint)
     app_id: str | None = _optional_text()
 
+    # -- Engage audiences to Braze cohorts (both or neither; see docs/cohorts.md) -------
+    cohort_client_secret: str | None = attrs.field(default=None, converter=_blank_to_none,
+                                                   validator=_is_optional_text, repr=_masked)
+    cohort_partner_api_key: str | None = attrs.field(default=None, converter=_blank_to_none,
+                                                     validator=_is_optional_text,
+                                                     repr=_masked)
+
     # -- what is sent ----------------------------------------------------------------
     update_existing_only: bool = _flag(False)
     log_purchase_when_revenue_present: bool = _flag(False)
@@ -311,6 +318,16 @@ class Settings:
         if self.event_allowlist is not None and self.event_blocklist is not None:
             raise InvalidSettings("event_blocklist",
                                   "set event_allowlist or event_blocklist, not both")
+        if (self.cohort_client_secret is None) != (self.cohort_partner_api_key is None):
+            missing = ("cohort_client_secret" if self.cohort_client_secret is None
+                       else "cohort_partner_api_key")
+            raise InvalidSettings(missing, "cohorts need both cohort_client_secret and "
+                                  "cohort_partner_api_key; set both, or neither")
+
+    @property
+    def cohorts_enabled(self) -> bool:
+        """Whether Engage audiences become Braze cohorts (both cohort secrets are set)."""
+        return self.cohort_client_secret is not None
 
     # -- helpers -----------------------------------------------------------------------
     def require_rest_endpoint(self) -> str:
@@ -322,6 +339,14 @@ class Settings:
         if self.rest_api_key is None:
             raise InvalidSettings("rest_api_key", "is required to build HTTP requests")
         return self.rest_api_key
+
+    def require_cohort_secrets(self) -> tuple[str, str]:
+        """``(partner_api_key, client_secret)`` for the cohort endpoints' bodies."""
+        if self.cohort_partner_api_key is None or self.cohort_client_secret is None:
+            raise InvalidSettings("cohort_client_secret", "cohort_client_secret and "
+                                  "cohort_partner_api_key are required to build cohort "
+                                  "HTTP requests")
+        return self.cohort_partner_api_key, self.cohort_client_secret
 
     @classmethod
     def from_segment(cls, config: Mapping[str, Any], **overrides: Any) -> Settings:

@@ -1,0 +1,177 @@
+"""Engage audiences -> Braze cohorts: the ``audience`` rule.
+
+Segment Engage tells a destination that a user entered or left an audience in two ways:
+a track event ``Audience Entered`` / ``Audience Exited``, or an identify whose traits hold
+a boolean named after the audience. Both carry ``context.personas``: ``computation_id``
+(the audience's id, which becomes the Braze cohort id) and ``computation_key`` (its key,
+which becomes the cohort's name).
+
+With both cohort settings set (``cohort_client_secret``, ``cohort_partner_api_key``), such
+an event becomes a :class:`~segment_braze.braze.CohortName` request (batching and the
+state store make sure Braze hears it once per cohort) and a
+:class:`~segment_braze.braze.CohortUsers` change for the user: added on ``Audience
+Entered`` or ``true``, removed on ``Audience Exited`` or ``false``. An identify's other
+traits still become attributes, exactly as the identify rule makes them.
+
+A cohort change names the user by external id (``userId``) or, in alias mode, by the
+anonymous user alias: Braze's cohort import knows no ``braze_id`` or email.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Final, cast
+
+import attrs
+
+from ..braze import CohortChange, CohortName, CohortUsers, UserAlias, UserAttributes
+from ..converters import json_type
+from ..errors import reject
+from ..events import Identify, Track
+from ..scope import Skip
+from .traits import identify_to_attributes
+
+if TYPE_CHECKING:
+    from ..scope import Output, Scope
+    from ..settings import Settings
+
+__all__ = [
+    "AUDIENCE_EVENTS",
+    "AUDIENCE_KEY_PROPERTY",
+    "audience_to_cohort",
+    "cohort_member",
+    "is_audience_change",
+]
+
+#: Engage's audience track events -> whether the user leaves the cohort
+#: (``should_remove``).
+AUDIENCE_EVENTS: Final[Mapping[str, bool]] = {
+    "Audience Entered": False,
+    "Audience Exited": True,
+}
+
+#: The property in which Engage repeats the audience key on its track events; when
+#: present it must agree with ``context.personas.computation_key``.
+AUDIENCE_KEY_PROPERTY: Final = "audience_key"
+
+_PERSONAS: Final = ("context", "personas")
+
+
+def _personas(event: Track | Identify) -> Mapping[str, Any] | None:
+    context = event.context
+    personas = context.personas if context is not None else None
+    return personas if isinstance(personas, Mapping) else None
+
+
+def is_audience_change(event: Track | Identify, scope: Scope) -> bool:
+    """An ``Audience Entered`` / ``Audience Exited`` track with ``context.personas``; or an
+    identify with ``context.personas`` of an audience (``computation_class`` absent or
+    ``audience``) whose traits hold a boolean under its ``computation_key``, for a user
+    with a Braze identifier (the others are skipped by the ``anonymous`` rule)."""
+    if event.type == "track":
+        return event.event in AUDIENCE_EVENTS and _personas(event) is not None
+    traits = event.traits
+    if not traits:
+        return False
+    personas = _personas(event)
+    if personas is None:
+        return False
+    key = personas.get("computation_key")
+    return (type(key) is str and type(traits.get(key)) is bool
+            and personas.get("computation_class", "audience") == "audience"
+            and scope.identifier is not None)
+
+
+def cohort_member(event: Track | Identify, settings: Settings) -> str | UserAlias | None:
+    """Who the cohort change is about: the external id (``userId``), else, with
+    ``anonymous_users="alias"``, the anonymous user alias; ``None`` when neither."""
+    user_id = event.user_id
+    if user_id and not user_id.isspace():
+        return user_id
+    anonymous_id = event.anonymous_id
+    if settings.anonymous_users == "alias" and anonymous_id and not anonymous_id.isspace():
+        return UserAlias(anonymous_id, settings.alias_label)
+    return None
+
+
+def _text(personas: Mapping[str, Any], key: str) -> str:
+    """``context.personas[key]``: the audience's id or key, which Braze needs as a
+    non-empty string."""
+    value = personas.get(key)
+    if value is None:
+        reject((*_PERSONAS, key), "required: the cohort's id and name come from "
+                                  "computation_id and computation_key")
+    if type(value) is not str or not value.strip():
+        shown = "a blank string" if type(value) is str else json_type(value)
+        reject((*_PERSONAS, key), f"expected a non-empty string, got {shown}")
+    return value
+
+
+def _check_track(event: Track, name: str, remove: bool) -> None:
+    """Engage repeats the audience on the event: a disagreement means the event cannot be
+    read faithfully."""
+    properties = event.properties or {}
+    key = properties.get(AUDIENCE_KEY_PROPERTY)
+    if key is not None and key != name:
+        reject(("properties", AUDIENCE_KEY_PROPERTY),
+               f"names the audience {key!r}, but context.personas.computation_key is "
+               f"{name!r}")
+    member = properties.get(name)
+    if type(member) is bool and member == remove:
+        reject(("properties", name), f"is {str(member).lower()}, but the event is "
+                                     f"{event.event!r}")
+
+
+def _without_audience(event: Identify, name: str, scope: Scope) -> tuple[Output, ...]:
+    """The identify rule's output for the other traits; an attributes object left empty
+    is not sent, unless it creates an alias profile."""
+    traits = {k: v for k, v in (event.traits or {}).items() if k != name}
+    emitted = identify_to_attributes(attrs.evolve(event, traits=traits), scope)
+    return tuple(out for out in emitted
+                 if not (type(out) is UserAttributes and not out.values
+                         and out.update_existing_only is not False))
+
+
+def _no_member_reason(settings: Settings) -> str:
+    hint = ("" if settings.anonymous_users == "alias"
+            else ", or set anonymous_users='alias' to add anonymous users by user alias")
+    return ("no cohort identifier: a cohort change names the user by userId or, in alias "
+            f"mode, by anonymousId (Braze's cohort import takes no braze_id or email){hint}")
+
+
+def audience_to_cohort(event: Track | Identify, scope: Scope) -> tuple[Output, ...]:
+    """An audience change -> the cohort's name (``/partners/segment/cohorts``) and the
+    user's membership change (``/partners/segment/cohorts/users``: added on ``Audience
+    Entered`` or ``true``, removed on ``Audience Exited`` or ``false``). An identify's
+    other traits become attributes as the identify rule makes them. A user with neither a
+    userId nor, in alias mode, an anonymousId is skipped (a track), or keeps the audience
+    as a custom attribute with a notice (an identify)."""
+    personas = cast("Mapping[str, Any]", _personas(event))  # the matcher checked it
+    cohort_id = _text(personas, "computation_id")
+    name = _text(personas, "computation_key")
+    settings = scope.settings
+    member = cohort_member(event, settings)
+    others: tuple[Output, ...] = ()
+    if type(event) is Track:
+        remove = AUDIENCE_EVENTS[event.event]
+        _check_track(event, name, remove)
+        if member is None:
+            return (Skip(_no_member_reason(settings)),)
+    else:
+        identify = cast("Identify", event)
+        if member is None:
+            scope.notice(("traits", name), f"{_no_member_reason(settings)}; sent as a custom "
+                         "attribute instead")
+            return identify_to_attributes(identify, scope)
+        remove = not (identify.traits or {})[name]
+        others = _without_audience(identify, name, scope)
+    time = scope.time()
+    if isinstance(member, UserAlias):
+        change = CohortChange(aliases=(member,), should_remove=remove)
+    else:
+        change = CohortChange(user_ids=(member,), should_remove=remove)
+    cohort: tuple[Any, ...] = (
+        CohortName(cohort_id=cohort_id, name=name, created_at=time),
+        CohortUsers(cohort_id=cohort_id, cohort_changes=(change,), times=(time,)),
+    )
+    return cast("tuple[Output, ...]", cohort) + others
