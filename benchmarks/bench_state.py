@@ -25,7 +25,6 @@ import argparse
 import random
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import corpus
+from bench_pipeline import best
 from segment_braze import Settings, Translator, cli
 from segment_braze.state import MemoryStore, SQLiteStore, StateStore
 
@@ -83,18 +83,6 @@ def savings(events: list[dict[str, Any]]) -> tuple[int, int]:
         sent += sum(cli.data_points(request) for request in translation)
         saved += sum(1 for name in translation.unchanged if name not in cli.FREE_ATTRIBUTES)
     return sent + saved, saved
-
-
-def best(repeat: int, runs: dict[str, Callable[[], object]]) -> dict[str, float]:
-    """The best of ``repeat`` runs of each measurement, in seconds of CPU time of this
-    process, rounds interleaved so that a slow moment of the machine hits them all."""
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(repeat):
-        for name, run in runs.items():
-            start = time.process_time()
-            run()
-            times[name].append(time.process_time() - start)
-    return {name: min(values) for name, values in times.items()}
 
 
 def main(argv: list[str] | None = None) -> int:

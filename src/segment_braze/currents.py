@@ -537,7 +537,9 @@ def _event_type(data: Mapping[str, Any], given: str | None) -> str:
     if found is None:
         if given is None:
             raise InvalidEvent((Problem("$.event_type", "required field missing (records "
-                                        "read from a Currents folder: pass event_type=)"),))
+                                        "read from a Currents folder carry none: give the "
+                                        "type, event_type= in Python, --event-type on the "
+                                        "command line)"),))
         return given
     if type(found) is not str:
         raise InvalidEvent((Problem("$.event_type",

@@ -1,0 +1,8 @@
+"""``python -m segment_braze``: the ``segment-braze`` command line."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
