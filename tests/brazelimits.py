@@ -15,8 +15,8 @@ What is checked:
   attribute formats, custom attribute values (strings, scalar arrays, nested objects,
   update operations), event names and times, purchase fields, and property names, values
   and size;
-- ``/users/delete``, ``/users/identify``, ``/users/merge``: their shapes and at most 50
-  entries.
+- ``/users/delete``, ``/users/identify``, ``/users/merge``, ``/users/alias/new``: their
+  shapes and at most 50 entries.
 """
 
 from __future__ import annotations
@@ -601,11 +601,28 @@ def _users_merge(body: dict[str, Any], found: Found) -> None:
             found.append(f"{where}: a user cannot be merged into itself")
 
 
+def _users_alias_new(body: dict[str, Any], found: Found) -> None:
+    _only_keys(body, {"user_aliases"}, found)
+    entries = _array(body, "user_aliases", MAX_OTHER_ENTRIES, found)
+    if not entries:
+        found.append("$.user_aliases: at least one alias is needed")
+    for index, entry in enumerate(entries):
+        where = f"$.user_aliases[{index}]"
+        if type(entry) is not dict or not {"alias_name", "alias_label"} <= set(entry) or (
+                set(entry) - {"alias_name", "alias_label", "external_id"}):
+            found.append(f"{where}: expected alias_name, alias_label and maybe external_id")
+            continue
+        for key in sorted(entry):
+            if not _non_empty_text(entry[key]):
+                found.append(f"{where}.{key}: expected a non-empty string")
+
+
 ENDPOINTS: dict[str, Callable[[dict[str, Any], Found], None]] = {
     "/users/track": _users_track,
     "/users/delete": _users_delete,
     "/users/identify": _users_identify,
     "/users/merge": _users_merge,
+    "/users/alias/new": _users_alias_new,
 }
 
 

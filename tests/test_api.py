@@ -55,6 +55,7 @@ PUBLIC = [
     "Track",
     "Translation",
     "Translator",
+    "UsersAliasNew",
     "UsersDelete",
     "UsersIdentify",
     "UsersMerge",

@@ -28,10 +28,12 @@ from segment_braze.braze import (
     Event,
     Identifier,
     MergeUpdate,
+    NewAlias,
     Origin,
     Request,
     UserAlias,
     UserAttributes,
+    UsersAliasNew,
     UsersDelete,
     UsersIdentify,
     UsersMerge,
@@ -54,6 +56,11 @@ def users_of(request: Request, array: str, entry: Any) -> tuple[Identifier, ...]
     if isinstance(request, UsersIdentify):
         return (Identifier("external_id", entry.external_id),
                 Identifier("user_alias", entry.user_alias))
+    if isinstance(request, UsersAliasNew):
+        alias = (Identifier("user_alias", entry.user_alias),)
+        if entry.external_id is None:
+            return alias
+        return (*alias, Identifier("external_id", entry.external_id))
     assert isinstance(request, UsersMerge)
     return (entry.merge, entry.keep)
 
@@ -160,7 +167,14 @@ def translated_stream(draw: st.DrawFn) -> list[Request]:
         if draw(st.booleans()):
             event["messageId"] = f"m{index}"
     translator = sb.Translator(settings_)
-    return [r for t in translator.translate_many(events) if t.error is None for r in t]
+    requests = [r for t in translator.translate_many(events) if t.error is None for r in t]
+    # A custom rule's /users/alias/new requests, here and there in the stream.
+    for number in range(draw(st.integers(0, 4))):
+        alias = UserAlias(draw(st.sampled_from(ANONYMOUS)), "segment_anonymous_id")
+        owner = draw(st.none() | st.sampled_from(USERS))
+        new = UsersAliasNew(user_aliases=(NewAlias(user_alias=alias, external_id=owner),))
+        requests.insert(draw(st.integers(0, len(requests))), new.with_origin(f"a{number}"))
+    return requests
 
 
 limits = st.one_of(
@@ -296,6 +310,22 @@ class TestOrder:
         assert shape(out) == [("/users/track", {"events": (0,)}),
                               ("/users/merge", {"merge_updates": (1,)}),
                               ("/users/track", {"events": (2, 3)})]
+
+    def test_new_aliases_take_fifty_and_touch_both_users(self) -> None:
+        def alias_of(name: str, owner: str | None, origin: Origin) -> UsersAliasNew:
+            entry = NewAlias(user_alias=UserAlias(name, "label"), external_id=owner)
+            return UsersAliasNew(user_aliases=(entry,)).with_origin(origin)
+
+        out = batch([event_of("u1", 0), alias_of("a", "u1", 1), event_of("u1", 2),
+                     alias_of("b", None, 3)])
+        assert shape(out) == [("/users/track", {"events": (0,)}),
+                              ("/users/alias/new", {"user_aliases": (1, 3)}),
+                              ("/users/track", {"events": (2,)})]
+        many = batch(alias_of(f"a{n}", f"u{n}", n) for n in range(60))
+        assert [r.size() for r in many] == [50, 10]
+        assert many[0].to_json()["user_aliases"][0] == {
+            "alias_name": "a0", "alias_label": "label", "external_id": "u0"}
+        assert all(check(r) == [] for r in many)
 
     def test_users_are_told_apart_by_identifier_kind(self) -> None:
         """An email that looks like an external id is another user."""

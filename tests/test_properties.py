@@ -358,7 +358,13 @@ class TestBrazeLimits:
             "identifier_to_merge": {"external_id": "a"},
             "identifier_to_keep": {"external_id": "a"}}]}, "cannot be merged into itself"),
         ("/users/merge", {"merge_updates": []}, "at least one merge update"),
-        ("/users/alias/new", {}, "not an endpoint this checker knows"),
+        ("/users/alias/new", {"user_aliases": []}, "at least one alias"),
+        ("/users/alias/new", {"user_aliases": [{"alias_name": "a"}]},
+         "expected alias_name, alias_label"),
+        ("/users/alias/new", {"user_aliases": [{"alias_name": "a", "alias_label": "b",
+                                                "external_id": ""}]},
+         "external_id: expected a non-empty string"),
+        ("/users/alias/update", {}, "not an endpoint this checker knows"),
         ("/users/track", [], "$: the body must be a JSON object"),
     ])
     def test_other_breaks(self, endpoint: str, body: Any, expected: str) -> None:

@@ -30,8 +30,10 @@ from segment_braze import state
 from segment_braze.batching import interpret_response
 from segment_braze.braze import (
     Identifier,
+    NewAlias,
     UserAlias,
     UserAttributes,
+    UsersAliasNew,
     UsersIdentify,
     UsersTrack,
 )
@@ -437,6 +439,56 @@ class TestIdentifyMerge:
         for request in first:
             t.acknowledge(interpret_response(request, 201, {}, b"{}"), request=request)
         assert t.translate(self.event()).skipped == "no attribute changed"
+
+
+def _create_alias_rules() -> tuple[sb.Rule, ...]:
+    """The default table with a rule of one's own: ``Create Alias`` adds the alias in
+    ``properties.alias`` to the user through ``/users/alias/new``."""
+    def create_alias(event: Any, scope: sb.Scope) -> list[Any]:
+        alias = UserAlias(event.properties["alias"], "crm")
+        return [UsersAliasNew(user_aliases=(NewAlias(user_alias=alias,
+                                                     external_id=event.user_id),))]
+    at = [rule.name for rule in sb.DEFAULT_RULES].index("track")
+    return (*sb.DEFAULT_RULES[:at],
+            sb.Rule("create_alias", sb.on_event("Create Alias"), create_alias, final=True),
+            *sb.DEFAULT_RULES[at:])
+
+
+class TestNewAlias:
+    """``/users/alias/new`` (from a rule of one's own) joins the alias to the user: the
+    user's values become unknown, and writes through the alias are never dropped."""
+
+    def translator(self) -> sb.Translator:
+        return sb.Translator(sb.Settings(), store=MemoryStore(), commit="on_translate",
+                             rules=_create_alias_rules())
+
+    def test_a_new_alias_of_the_user_forgets_their_values(self) -> None:
+        t = self.translator()
+        t.translate(identify({"plan": "pro"}))
+        assert t.translate(identify({"plan": "pro"})).skipped == "no attribute changed"
+        created = t.translate({"type": "track", "userId": "u1", "event": "Create Alias",
+                               "properties": {"alias": "crm-7"}, "timestamp": T})
+        assert [r.endpoint for r in created] == ["/users/alias/new"]
+        assert sent(t.translate(identify({"plan": "pro"}))) == {"plan": "pro"}
+
+    def test_acknowledged_with_its_request(self) -> None:
+        t = sb.Translator(sb.Settings(), store=MemoryStore(), rules=_create_alias_rules())
+        first = t.translate(identify({"plan": "pro"}))
+        t.acknowledge([first.origin])
+        created = t.translate({"type": "track", "userId": "u1", "event": "Create Alias",
+                               "messageId": "c1", "properties": {"alias": "crm-7"},
+                               "timestamp": T})
+        (request,) = created.requests
+        # While the alias request is pending, nothing of the user is compared or committed.
+        second = t.translate(identify({"plan": "pro"}))
+        assert sent(second) == {"plan": "pro"}
+        assert t.acknowledge([second.origin]) == 0
+        t.acknowledge(sb.interpret_response(request, 201, {}, b'{"message": "success"}'),
+                      request=request)
+        third = t.translate(identify({"plan": "pro"}))
+        assert sent(third) == {"plan": "pro"}
+        assert t.acknowledge([third.origin]) == 1
+        assert t.translate(identify({"plan": "pro"})).skipped == "no attribute changed"
 
 
 class TestForgetting:

@@ -5,15 +5,15 @@ that :func:`~segment_braze.translate` emits, one event at a time, into requests 
 Braze accepts: at most ``max_objects`` attributes, events and purchases per
 ``/users/track`` request (each array counted apart, or ``max_total`` across the three for
 accounts on a combined limit), and at most 50 entries per ``/users/delete``,
-``/users/identify`` and ``/users/merge`` request.
+``/users/identify``, ``/users/merge`` and ``/users/alias/new`` request.
 
 Merging must not reorder what a user sees. Inside one ``/users/track`` request Braze
 applies the attributes first, then the events, then the purchases; requests are applied in
 the order they are sent. So an object is placed only where Braze would apply it after every
 earlier object of the same user, and a request of another endpoint that names a user (a
 deletion, an identify, a merge) is a barrier for that user. A user is a Braze identifier
-(``external_id``, ``braze_id``, ``user_alias`` or ``email``); an identify or merge entry
-touches both identifiers it names.
+(``external_id``, ``braze_id``, ``user_alias`` or ``email``); an identify, merge or
+alias entry touches every identifier it names.
 
 Placement is greedy and deterministic: each object goes into the earliest open request
 where it is allowed and fits, else into a new request. At most :data:`WINDOW` requests are
@@ -52,9 +52,11 @@ from .braze import (
     CohortName,
     CohortUsers,
     Identifier,
+    NewAlias,
     Origin,
     Request,
     UserAlias,
+    UsersAliasNew,
     UsersDelete,
     UsersIdentify,
     UsersMerge,
@@ -145,12 +147,19 @@ def _identify_users(entry: AliasToIdentify) -> tuple[_UserKey, ...]:
     return (entry.external_id, ("user_alias", alias.alias_name, alias.alias_label))
 
 
+def _new_alias_users(entry: NewAlias) -> tuple[_UserKey, ...]:
+    alias = entry.user_alias
+    key = ("user_alias", alias.alias_name, alias.alias_label)
+    return (key,) if entry.external_id is None else (key, entry.external_id)
+
+
 #: Endpoints other than ``/users/track``, by request class. A request class missing here
 #: is passed through unchanged as a barrier for every user.
 _ENTRY_KINDS: Final[Mapping[type, _EntryKind]] = {
     UsersDelete: _EntryKind("external_ids", lambda external_id: (external_id,)),
     UsersIdentify: _EntryKind("aliases_to_identify", _identify_users,
                               group="merge_behavior"),
+    UsersAliasNew: _EntryKind("user_aliases", _new_alias_users),
     UsersMerge: _EntryKind(
         "merge_updates", lambda update: (_user_key(update.merge), _user_key(update.keep))),
 }
@@ -568,7 +577,7 @@ def batch(requests: Iterable[Request], *, max_objects: int = MAX_OBJECTS,
 
     ``max_objects`` caps each array of ``/users/track`` (Braze: 75); ``max_total`` caps
     the three arrays together, for accounts whose contract counts them combined (50 or
-    75). Delete, identify and merge requests take up to 50 entries; identify requests
+    75). Delete, identify, merge and alias requests take up to 50 entries; identify requests
     merge only with the same ``merge_behavior``. Cohort changes merge per cohort, up to
     1,000 users, the newest change of a user winning; a cohort's name goes out once. See
     :func:`iter_batches` for the streaming form.

@@ -34,11 +34,13 @@ __all__ = [
     "HttpRequest",
     "Identifier",
     "MergeUpdate",
+    "NewAlias",
     "Origin",
     "Purchase",
     "Request",
     "UserAlias",
     "UserAttributes",
+    "UsersAliasNew",
     "UsersDelete",
     "UsersIdentify",
     "UsersMerge",
@@ -262,6 +264,28 @@ class UsersMerge(_Request):
     origins: Mapping[str, tuple[Origin, ...]] = _origins()
 
 
+@attrs.frozen(kw_only=True)
+class NewAlias:
+    """One entry of ``/users/alias/new``: the alias ``user_alias``, added to the user
+    ``external_id`` when given (Braze does nothing if it does not know that user), else
+    a new alias-only profile."""
+
+    user_alias: UserAlias
+    external_id: str | None = None
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class UsersAliasNew(_Request):
+    """``POST /users/alias/new``: new user aliases. The default rules never emit it (they
+    create alias profiles through ``/users/track``); it is here for rules of your own,
+    and batching takes it like the other endpoints (50 entries per request)."""
+
+    endpoint: ClassVar[str] = "/users/alias/new"
+    arrays: ClassVar[tuple[str, ...]] = ("user_aliases",)
+    user_aliases: tuple[NewAlias, ...]
+    origins: Mapping[str, tuple[Origin, ...]] = _origins()
+
+
 # -- Engage audiences: Braze's partner cohort import ----------------------------------
 
 
@@ -364,8 +388,8 @@ class CohortUsers(_CohortRequest):
         return sum(change.size() for change in self.cohort_changes)
 
 
-Request: TypeAlias = (UsersTrack | UsersDelete | UsersIdentify | UsersMerge | CohortName
-                      | CohortUsers)
+Request: TypeAlias = (UsersTrack | UsersDelete | UsersIdentify | UsersMerge | UsersAliasNew
+                      | CohortName | CohortUsers)
 """Any request the library builds."""
 
 # Late import: the converter registers hooks for the classes above.

@@ -340,6 +340,14 @@ def _alias(alias: b.UserAlias) -> dict[str, str]:
     return {"alias_name": alias.alias_name, "alias_label": alias.alias_label}
 
 
+def _new_alias(entry: b.NewAlias) -> dict[str, str]:
+    """Braze's flat shape: the alias's two fields beside an optional ``external_id``."""
+    out = _alias(entry.user_alias)
+    if entry.external_id is not None:
+        out["external_id"] = entry.external_id
+    return out
+
+
 def _cohort_change(change: b.CohortChange) -> dict[str, Any]:
     """All three arrays always, as Segment's cohort destination sends them;
     ``should_remove`` only when true (Braze's default is to add)."""
@@ -366,6 +374,8 @@ def _make_braze() -> cattrs.Converter:
                                 for a in r.aliases_to_identify],
         "merge_behavior": r.merge_behavior,
     })
+    conv.register_unstructure_hook(b.UsersAliasNew, lambda r: {
+        "user_aliases": [_new_alias(a) for a in r.user_aliases]})
     conv.register_unstructure_hook(b.UsersMerge, lambda r: {
         "merge_updates": [{"identifier_to_merge": u.merge.to_json(),
                            "identifier_to_keep": u.keep.to_json()} for u in r.merge_updates],

@@ -10,10 +10,13 @@ from typing import TypeAlias
 import attrs
 
 from .braze import (
+    CohortName,
+    CohortUsers,
     Event,
     Identifier,
     Purchase,
     UserAttributes,
+    UsersAliasNew,
     UsersDelete,
     UsersIdentify,
     UsersMerge,
@@ -35,7 +38,7 @@ class Skip:
 
 #: What an emitter may return: Braze objects, requests of other endpoints, or a Skip.
 Output: TypeAlias = (UserAttributes | Event | Purchase | UsersDelete | UsersIdentify
-                     | UsersMerge | Skip)
+                     | UsersMerge | UsersAliasNew | CohortName | CohortUsers | Skip)
 
 #: How the identifier of an event's user is chosen.
 Resolver: TypeAlias = Callable[[SegmentEvent, Settings], Identifier | None]

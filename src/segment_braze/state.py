@@ -55,6 +55,7 @@ from .braze import (
     Request,
     UserAlias,
     UserAttributes,
+    UsersAliasNew,
     UsersDelete,
     UsersIdentify,
     UsersMerge,
@@ -573,6 +574,8 @@ class Tracker:
                     self._forget_user(user_key(update.merge), call, remember)
                     self._forget_user(user_key(update.keep), call, remember,
                                       keep_notes=True)
+            elif type(request) is UsersAliasNew:
+                self._alias_new(request, call, remember)
             elif type(request) is CohortName:
                 kept = self._cohort_name(request, call)
             if kept is not request:
@@ -718,14 +721,7 @@ class Tracker:
                     and (flights is None or (note not in flights and _ALL not in flights))):
                 continue
             kept.append(entry)
-            alias = "user_alias:" + _alias_json(entry.user_alias)
-            alias_record = self._record_of(alias, call)
-            merged = list(alias_record.get(_MERGED, ())) if alias_record is not None else []
-            if entry.external_id not in merged:
-                merged.append(entry.external_id)
-            self._forget_user(alias, call, remember)
-            self._set(alias, {_MERGED: merged}, call, remember)
-            self._forget_user(user, call, remember, keep_notes=True)
+            self._join(entry.user_alias, entry.external_id, call, remember)
             sent.add(note)
             call.writes.setdefault(user, {})[note] = True
         if len(kept) == len(entries):
@@ -749,6 +745,31 @@ class Tracker:
         call.sent.setdefault(key, set()).add(_COHORT_NAME)
         call.writes.setdefault(key, {})[_COHORT_NAME] = request.name
         return request
+
+    def _join(self, user_alias: UserAlias, external_id: str, call: _Call,
+              remember: bool) -> None:
+        """An alias now reaches the user ``external_id`` (an identify merge, a new alias
+        of that user): both users' values become unknown, and the alias's record notes
+        the user, so that later writes through the alias make the user's values unknown
+        too."""
+        alias = "user_alias:" + _alias_json(user_alias)
+        alias_record = self._record_of(alias, call)
+        merged = list(alias_record.get(_MERGED, ())) if alias_record is not None else []
+        if external_id not in merged:
+            merged.append(external_id)
+        self._forget_user(alias, call, remember)
+        self._set(alias, {_MERGED: merged}, call, remember)
+        self._forget_user(f"external_id:{external_id}", call, remember, keep_notes=True)
+
+    def _alias_new(self, request: UsersAliasNew, call: _Call, remember: bool) -> None:
+        """New aliases: an alias-only profile starts unknown; an alias added to a user
+        joins them."""
+        for entry in request.user_aliases:
+            if entry.external_id is None:
+                self._forget_user("user_alias:" + _alias_json(entry.user_alias), call,
+                                  remember)
+            else:
+                self._join(entry.user_alias, entry.external_id, call, remember)
 
     # -- changing the store ------------------------------------------------------------
 
@@ -1011,6 +1032,12 @@ class Tracker:
                                       strict=False):
                 add(origin, user_key(update.merge), (_ALL,))
                 add(origin, user_key(update.keep), (_ALL,))
+        elif type(request) is UsersAliasNew:
+            for new, origin in zip(request.user_aliases, origins.get("user_aliases", ()),
+                                   strict=False):
+                add(origin, "user_alias:" + _alias_json(new.user_alias), (_ALL,))
+                if new.external_id is not None:
+                    add(origin, f"external_id:{new.external_id}", (_ALL,))
         elif type(request) is CohortName:
             for origin in origins.get("cohort_id", ()):
                 add(origin, COHORT_KEY + request.cohort_id, (_COHORT_NAME,))
