@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+import segment_braze as sb
 from segment_braze import InvalidEvent
 from segment_braze.currents import (
     EXPORTS,
@@ -343,6 +344,24 @@ class TestProperties:
         assert 0 < len(message["messageId"]) <= MAX_MESSAGE_ID
         assert message["userId"] == event["external_user_id"]
         json.dumps(message, allow_nan=False)
+
+    @FAST
+    @given(currents_events())
+    def test_round_trip_back_to_braze(self, event: dict[str, Any]) -> None:
+        """Braze -> Segment -> Braze: the Segment message, translated with the default
+        rules, is a Braze custom event of the same user, with the Segment event's name,
+        the Currents time to the millisecond, and the messageId as its origin."""
+        message = to_segment(event)
+        assert message is not None
+        translation = sb.translate(message, sb.Settings())
+        (request,) = translation.requests
+        assert translation.notices == ()
+        body = request.to_json()
+        (braze_event,) = body["events"]
+        assert braze_event["external_id"] == event["external_user_id"]
+        assert braze_event["name"] == message["event"]
+        assert braze_event["time"] == message["timestamp"]
+        assert request.origins["events"] == (message["messageId"],)
 
     @FAST
     @given(currents_events())
