@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from datetime import datetime, timezone
+from types import MappingProxyType
 from typing import Any
 
 import attrs
@@ -156,6 +157,25 @@ class TestOrigins:
         """Origins are bookkeeping: they never appear in the JSON body."""
         body = translator().translate(GOOD).requests[0].to_json()
         assert "m-good" not in repr(body)
+
+
+class TestOtherMappings:
+    """Events built by hand may hold any mapping, not only dicts: what is sent is still
+    plain JSON."""
+
+    def test_read_only_properties_and_context(self) -> None:
+        settings = sb.Settings(rest_api_key="k", rest_endpoint="US-01", context_traits=True)
+        event = {"type": "track", "userId": "u1", "event": "Clicked",
+                 "timestamp": "2024-05-01T12:00:00Z",
+                 "properties": MappingProxyType({"plan": "pro", "n": 2}),
+                 "context": MappingProxyType({"traits": {"seen": 1}})}
+        translation = sb.translate(event, settings)
+        (request,) = translation.requests
+        body = request.to_json()
+        assert body["events"][0]["properties"] == {"plan": "pro", "n": 2}
+        assert type(body["events"][0]["properties"]) is dict
+        assert body["attributes"][0]["seen"] == 1
+        assert request.to_http(settings).body.startswith(b"{")
 
 
 class TestTranslateMany:

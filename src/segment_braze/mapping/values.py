@@ -281,6 +281,8 @@ def clean_properties(properties: Mapping[str, Any], path: tuple[str | int, ...],
 
     Raises :class:`~segment_braze.InvalidEvent` when they are larger than 51,200 bytes.
     """
+    if type(properties) is not dict:  # another mapping: copied into a dict Braze can take
+        return _clean_properties_slowly(properties, path, scope)
     chars = 0  # characters of names and short strings: at most 6 bytes each in JSON
     known = _KNOWN_NAMES
     for key, value in properties.items():
