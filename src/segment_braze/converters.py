@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import cattrs
@@ -157,23 +157,21 @@ def _parse_time_slowly(text: str) -> datetime:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
+_fromisoformat = datetime.fromisoformat
+
+
 def parse_time(text: str) -> datetime:
     """An ISO 8601 string as an aware datetime (naive means UTC).
 
     ``datetime.fromisoformat`` first (fast); dateutil's strict ISO parser only for what
-    it does not read (nanoseconds before Python 3.11, week dates, ...).
+    it does not read (nanoseconds before Python 3.11, week dates, ...). Raises
+    ``ValueError`` for anything else.
     """
-    try:
-        parsed = _fromisoformat(text)
-    except ValueError:
-        return _parse_time_slowly(text)
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-
-
-_fromisoformat = datetime.fromisoformat
+    return cast(datetime, _optional_time(text, None))
 
 
 def _optional_time(value: Any, _: Any) -> datetime | None:
+    """The structure hook of the event times (and the body of :func:`parse_time`)."""
     if type(value) is str:
         try:
             parsed = _fromisoformat(value)
@@ -217,12 +215,12 @@ def _make_segment() -> cattrs.Converter:
                 if key in value:
                     return context_fn(value, Context)
             return empty  # nothing the rules read: one shared empty context
-        if type(value) is not dict:
-            # Segment's deletion examples (and PHP) send [] for an empty object.
-            if type(value) is list and not value:
-                return None
-            raise TypeError(f"expected an object, got {json_type(value)}")
-        return context_fn(value, Context)
+        if isinstance(value, Mapping):
+            return context_fn(value, Context)
+        # Segment's deletion examples (and PHP) send [] for an empty object.
+        if type(value) is list and not value:
+            return None
+        raise TypeError(f"expected an object, got {json_type(value)}")
 
     conv.register_structure_hook(Context | None, optional_context)
 

@@ -46,7 +46,7 @@ Resolver: TypeAlias = Callable[[SegmentEvent, Settings], Identifier | None]
 
 class Scope:
     """What a rule sees beside the event: the settings, the event's Braze identifier
-    (resolved once, on first use), the event time, and where notices go.
+    (resolved once, when the scope is made), the event time, and where notices go.
 
     A rule body never mutates the event; it reports what it drops or fixes with
     :meth:`notice`.

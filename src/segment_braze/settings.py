@@ -161,6 +161,17 @@ def _optional_text() -> Any:
     return attrs.field(default=None, converter=_blank_to_none, validator=_is_optional_text)
 
 
+def _secret() -> Any:
+    """A secret: optional text, blank meaning not set, masked in every repr."""
+    return attrs.field(default=None, converter=_blank_to_none, validator=_is_optional_text,
+                       repr=_masked)
+
+
+def _names() -> Any:
+    """An optional set of event names (an allow or block list)."""
+    return attrs.field(default=None, converter=_to_names, validator=_is_names)
+
+
 def _masked(value: object) -> str:
     return "None" if value is None else "'***'"
 
@@ -255,18 +266,14 @@ class Settings:
     """
 
     # -- connection ------------------------------------------------------------------
-    rest_api_key: str | None = attrs.field(default=None, converter=_blank_to_none,
-                                           validator=_is_optional_text, repr=_masked)
+    rest_api_key: str | None = _secret()
     rest_endpoint: str | None = attrs.field(default=None, converter=_rest_endpoint)
     sdk_endpoint: str | None = attrs.field(default=None, converter=_sdk_endpoint)
     app_id: str | None = _optional_text()
 
     # -- Engage audiences to Braze cohorts (both or neither; see docs/cohorts.md) -------
-    cohort_client_secret: str | None = attrs.field(default=None, converter=_blank_to_none,
-                                                   validator=_is_optional_text, repr=_masked)
-    cohort_partner_api_key: str | None = attrs.field(default=None, converter=_blank_to_none,
-                                                     validator=_is_optional_text,
-                                                     repr=_masked)
+    cohort_client_secret: str | None = _secret()
+    cohort_partner_api_key: str | None = _secret()
 
     # -- what is sent ----------------------------------------------------------------
     update_existing_only: bool = _flag(False)
@@ -283,10 +290,8 @@ class Settings:
     email_identifier: bool = _flag(False)
     merge_on_alias: bool = _flag(False)
     context_traits: bool = _flag(False)
-    event_allowlist: frozenset[str] | None = attrs.field(default=None, converter=_to_names,
-                                                          validator=_is_names)
-    event_blocklist: frozenset[str] | None = attrs.field(default=None, converter=_to_names,
-                                                          validator=_is_names)
+    event_allowlist: frozenset[str] | None = _names()
+    event_blocklist: frozenset[str] | None = _names()
     strict: bool = _flag(False)
 
     # -- web device mode (kept typed; see web_sdk_options) -----------------------------

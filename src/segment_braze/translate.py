@@ -155,7 +155,6 @@ class Translator:
             kind: tuple((r, test) for r, test in bound if test is not False and kind in r.types)
             for kind in EVENT_TYPES
         }
-        self.store = store
         self._changes = None if store is None else Tracker(store, commit=commit)
 
     def __repr__(self) -> str:
@@ -306,7 +305,7 @@ def _requests(outputs: list[Output], origin: Origin) -> tuple[Request, ...]:
             events.append(output)
         elif isinstance(output, Purchase):
             purchases.append(output)
-        elif not isinstance(output, Skip):
+        elif not isinstance(output, Skip):  # a Skip ended the translation earlier
             others.append(output.with_origin(origin))
     if attributes or events or purchases:
         origins = {}

@@ -81,8 +81,9 @@ class _Order:
         self.currency = properties.get("currency")
         self.currency_path: PathT = ("properties", "currency")
         rest = {k: v for k, v in properties.items() if k not in used}
-        properties, self.properties_bound = clean_properties(rest, ("properties",), scope)
-        self.properties = dict(properties)
+        # A new dict already: what clean_properties returns is never the event's own.
+        self.properties, self.properties_bound = clean_properties(rest, ("properties",),
+                                                                  scope)
 
     def problem(self, path: PathT, message: str) -> None:
         self.problems.append(Problem(json_path(path), message, self.scope.rule))
@@ -100,7 +101,7 @@ class _Order:
         return code
 
     def purchases(self, product_id: str, price: float, quantity: int, currency: str,
-                  properties: dict[str, Any] | None) -> list[Purchase]:
+                  properties: Mapping[str, Any] | None) -> list[Purchase]:
         scope = self.scope
         ident = scope.identifier
         assert ident is not None  # noqa: S101 - the anonymous rule runs first

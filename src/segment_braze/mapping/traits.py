@@ -16,10 +16,10 @@ from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any, Final
 
 from dateutil import parser as dateutil_parser
-from dateutil.parser import isoparse
 
 from .._tables import LANGUAGES
 from ..braze import UserAttributes
+from ..converters import parse_time
 from ..errors import reject
 from ..events import Group, Identify, Page, Screen, Track
 from .identity import looks_like_email, merge_anonymous
@@ -119,15 +119,11 @@ _SECOND = datetime(2001, 2, 2)
 
 
 def _parse_date_text(text: str) -> datetime | None:
-    """ISO 8601 (``fromisoformat``, then dateutil's ISO parser for forms such as ordinal
-    dates), then any full date dateutil reads; ``None`` when no full date is there."""
+    """ISO 8601 (as the event times are read), then any full date dateutil reads;
+    ``None`` when no full date is there."""
     try:
-        return datetime.fromisoformat(text[:-1] + "+00:00" if text[-1] in "Zz" else text)
+        return parse_time(text)
     except ValueError:
-        pass
-    try:
-        return isoparse(text)
-    except (ValueError, OverflowError):
         pass
     try:
         # Parsed with two different defaults, a missing part shows as a difference.
@@ -359,7 +355,7 @@ def traits_to_values(traits: Mapping[str, Any], base: PathT, scope: Scope, *,
                 size += len(value)
         else:
             _odd_trait(key, value, values)
-    scope.size += size
+    scope.count_size(size)
     if "name" in traits:
         _split_name(traits, values)
     if location:
@@ -371,7 +367,6 @@ def traits_to_values(traits: Mapping[str, Any], base: PathT, scope: Scope, *,
                          f"{values.source[key]!r}; dropped")
         else:
             out[key] = value
-    scope.count_size(0)
     return out, values.merged
 
 
@@ -457,13 +452,9 @@ def _attributes(values: dict[str, Any], merged: dict[str, Any],
                 scope: Scope) -> tuple[Output, ...]:
     ident = scope.identifier
     assert ident is not None  # noqa: S101 - the anonymous rule runs first
-    if scope.settings.update_existing_only:
-        update_only: bool | None = True
-    elif ident.kind == "user_alias":
-        update_only = False  # creates the alias profile
+    update_only = scope.update_existing_only()
+    if update_only is False:  # creates the alias profile
         scope.profile_sent = True
-    else:
-        update_only = None
     out: tuple[Output, ...] = (UserAttributes(identifier=ident, values=values,
                                               update_existing_only=update_only),)
     if merged:
