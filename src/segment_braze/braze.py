@@ -178,18 +178,20 @@ class _Request:
         """The request as method, URL, headers (with the bearer key) and body bytes.
 
         Raises :class:`~segment_braze.InvalidSettings` when ``rest_endpoint`` or
-        ``rest_api_key`` is not set.
+        ``rest_api_key`` is not set (the cohort requests: their two secrets).
         """
+        url = settings.require_rest_endpoint() + self.endpoint
+        headers, body = self._credentials(settings)
         return HttpRequest(
-            method="POST",
-            url=settings.require_rest_endpoint() + self.endpoint,
-            headers={
-                "Authorization": f"Bearer {settings.require_rest_api_key()}",
-                "Content-Type": "application/json",
-                "Accept": "application/json",
-            },
-            body=_json.dumps(self.to_json()),
+            method="POST", url=url,
+            headers={**headers, "Content-Type": "application/json",
+                     "Accept": "application/json"},
+            body=_json.dumps(body),
         )
+
+    def _credentials(self, settings: Settings) -> tuple[dict[str, str], dict[str, Any]]:
+        """Headers and body with the credentials: the REST API key as a bearer header."""
+        return {"Authorization": f"Bearer {settings.require_rest_api_key()}"}, self.to_json()
 
     def origin_of(self, array: str, index: int) -> Origin:
         """Which event the entry ``index`` of ``array`` (e.g. ``"events"``) came from:
@@ -294,22 +296,11 @@ class _CohortRequest(_Request):
     request objects hold no secret (``to_json()`` is safe to write to files and logs), and
     ``to_http`` adds ``partner_api_key`` and ``client_secret`` to the bytes it sends."""
 
-    def to_http(self, settings: Settings) -> HttpRequest:
-        """The request as method, URL, headers and body bytes, the body carrying the
-        two cohort secrets.
-
-        Raises :class:`~segment_braze.InvalidSettings` when ``rest_endpoint`` or the
-        cohort secrets are not set.
-        """
+    def _credentials(self, settings: Settings) -> tuple[dict[str, str], dict[str, Any]]:
+        """No bearer header: the two cohort secrets go first in the body."""
         partner_api_key, client_secret = settings.require_cohort_secrets()
-        body = {"partner_api_key": partner_api_key, "client_secret": client_secret,
-                **self.to_json()}
-        return HttpRequest(
-            method="POST",
-            url=settings.require_rest_endpoint() + self.endpoint,
-            headers={"Content-Type": "application/json", "Accept": "application/json"},
-            body=_json.dumps(body),
-        )
+        return {}, {"partner_api_key": partner_api_key, "client_secret": client_secret,
+                    **self.to_json()}
 
 
 @attrs.frozen(kw_only=True, slots=False)
