@@ -19,6 +19,7 @@ from typing import Any, Final, TypeAlias
 
 import attrs
 
+from .converters import EVENT_TYPES as MODELS
 from .errors import RuleTableError
 from .events import Track
 from .mapping import audiences, identity, purchases, traits
@@ -47,7 +48,7 @@ __all__ = [
 ]
 
 #: Every Segment event type the table can see.
-EVENT_TYPES: Final = ("identify", "track", "page", "screen", "group", "alias", "delete")
+EVENT_TYPES: Final = tuple(MODELS)
 
 
 #: ``when(event, scope) -> bool``. A matcher may carry ``types``, the event types it can
