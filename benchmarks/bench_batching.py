@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import gc
 import sys
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import partial
 from pathlib import Path
@@ -39,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import corpus  # the corpus generator, beside this file
 import segment_braze as sb
+from bench_pipeline import best
 from segment_braze.batching import batch, iter_batches
 from segment_braze.braze import Request
 
@@ -92,12 +92,6 @@ PIPELINES: dict[str, Callable[[sb.Translator, list[dict[str, Any]]], int]] = {
 }
 
 
-def _cpu_seconds(run: Callable[[], int]) -> float:
-    start = time.process_time()
-    run()
-    return time.process_time() - start
-
-
 def measure(events: list[dict[str, Any]], settings: sb.Settings, repeat: int,
             chunk: int) -> dict[str, float]:
     """CPU seconds of each pipeline (and of batching alone) over the whole stream, and
@@ -113,15 +107,19 @@ def measure(events: list[dict[str, Any]], settings: sb.Settings, repeat: int,
     for start in range(0, len(events), chunk):
         part = events[start:start + chunk]
         prepared = list(_requests(translator, part))
-        runs = [(name, partial(pipeline, translator, part))
-                for name, pipeline in PIPELINES.items()]
-        runs.append(("batch", partial(batch_only, prepared)))
-        best = dict.fromkeys(totals, float("inf"))
+        runs: dict[str, Callable[[], object]] = {
+            name: partial(pipeline, translator, part) for name, pipeline in PIPELINES.items()}
+        runs["batch"] = partial(batch_only, prepared)
+        backwards = dict(reversed(runs.items()))
+        fastest = dict.fromkeys(totals, float("inf"))
+        # One round at a time, the order reversed every other round: what a run leaves
+        # behind (the collector's counts, memory gone cold) falls on the next one, so no
+        # pipeline always follows the same one.
         for round_ in range(repeat):
-            for name, run in runs if round_ % 2 == 0 else runs[::-1]:
-                best[name] = min(best[name], _cpu_seconds(run))
+            for name, seconds in best(1, backwards if round_ % 2 else runs).items():
+                fastest[name] = min(fastest[name], seconds)
         for name in totals:
-            totals[name] += best[name]
+            totals[name] += fastest[name]
         out = batch(prepared)
         requests += len(prepared)
         objects += sum(r.size() for r in prepared)

@@ -42,6 +42,8 @@ from cattrs.errors import ClassValidationError
 from cattrs.gen import make_dict_structure_fn, override
 
 from .converters import MAX_STRING, json_type
+from .converters import _identifier as _segment_identifier
+from .converters import _string as _segment_string
 from .errors import InvalidEvent, Problem, json_path
 from .mapping.values import render_time
 
@@ -362,11 +364,8 @@ class _At(ValueError):
 
 
 def _text(value: Any) -> str:
-    if type(value) is str:
-        if len(value) > MAX_STRING:
-            raise ValueError("longer than 1 MB")
-        return value
-    raise TypeError(f"expected a string, got {json_type(value)}")
+    """An unwrapped value as a string of at most 1 MB, checked as Segment JSON is."""
+    return _segment_string(value, None)
 
 
 def _string(value: Any, _: Any) -> str | None:
@@ -385,16 +384,7 @@ def _identifier(value: Any, _: Any) -> str | None:
     """Identifiers accept integers (and integral floats) and become strings; nothing
     else is turned into a string."""
     value = _unwrap(value)
-    kind = type(value)
-    if value is None:
-        return None
-    if kind is str:
-        return _text(value)
-    if kind is int:
-        return str(value)
-    if kind is float and value.is_integer():
-        return str(int(value))
-    raise TypeError(f"expected a string or an integer, got {json_type(value)}")
+    return None if value is None else _segment_identifier(value, None)
 
 
 def _required_identifier(value: Any, _: Any) -> str:
@@ -555,7 +545,12 @@ def parse(data: Any, *, event_type: str | None = None) -> CurrentsEvent:
     :class:`~segment_braze.InvalidEvent` naming every bad field by its path."""
     if not isinstance(data, Mapping):
         raise InvalidEvent((Problem("$", f"expected a JSON object, got {json_type(data)}"),))
-    kind = _event_type(data, event_type)
+    return _structure_as(data, _event_type(data, event_type))
+
+
+def _structure_as(data: Mapping[str, Any], kind: str) -> CurrentsEvent:
+    """``data`` as a :class:`CurrentsEvent` of type ``kind``, once :func:`parse` or
+    :func:`convert` has checked that it is an object and settled its type."""
     if data.get("event_type") is not kind:
         data = {**data, "event_type": kind}
     try:
@@ -656,7 +651,7 @@ def convert(event: Mapping[str, Any] | CurrentsEvent, *, event_type: str | None 
     if row is None:
         return CurrentsResult(skipped=f"Braze's Segment connector does not export Currents "
                                       f"event type {kind!r}", origin=origin)
-    model = event if isinstance(event, CurrentsEvent) else parse(event, event_type=kind)
+    model = event if isinstance(event, CurrentsEvent) else _structure_as(event, kind)
     if not model.external_user_id:
         return CurrentsResult(skipped="no external_user_id: Braze exports to Segment only "
                                       "users with an external ID", origin=origin)
