@@ -178,6 +178,36 @@ class TestOtherMappings:
         assert request.to_http(settings).body.startswith(b"{")
 
 
+class TestTimesAtTheEdges:
+    """A time whose UTC equivalent falls outside the years 1 to 9999 is rejected (an
+    event time) or dropped with a notice (a birthday), never an OverflowError."""
+
+    @pytest.mark.parametrize("stamp", ["0001-01-01T00:00:00+02:34:48",
+                                       "9999-12-31T23:59:59-05:00"])
+    def test_event_time(self, stamp: str) -> None:
+        (result,) = sb.Translator(sb.Settings()).translate_many(
+            [{"type": "track", "event": "A", "userId": "u", "timestamp": stamp}])
+        assert result.error is not None
+        assert result.error.problems[0].path == "$.timestamp"
+        assert "outside the years 1 to 9999" in result.error.problems[0].message
+
+    def test_an_edge_time_that_stays_in_range(self) -> None:
+        (result,) = sb.Translator(sb.Settings()).translate_many(
+            [{"type": "track", "event": "A", "userId": "u",
+              "timestamp": "0001-01-01T05:00:00+02:00"}])
+        assert [r.to_json()["events"][0]["time"] for r in result] == [
+            "0001-01-01T03:00:00.000Z"]
+
+    @pytest.mark.parametrize("birthday", ["0001-01-01T00:00:00+02:34:48",
+                                          "0001-01-01 00:00 +0300"])
+    def test_birthday(self, birthday: str) -> None:
+        (result,) = sb.Translator(sb.Settings()).translate_many(
+            [{"type": "identify", "userId": "u", "traits": {"birthday": birthday},
+              "timestamp": "2024-01-01T00:00:00Z"}])
+        assert result.status == "translated"
+        assert [n.path for n in result.notices] == ["$.traits.birthday"]
+
+
 class TestTranslateMany:
     """Streams: dicts and typed models in, one Translation per event out, no raising."""
 

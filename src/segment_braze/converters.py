@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
-from typing import Any, cast
+from typing import Any, Final, cast
 
 import attrs
 import cattrs
@@ -154,7 +154,22 @@ def _parse_time_slowly(text: str) -> datetime:
             parsed = isoparse(text)
         except (ValueError, OverflowError):
             raise ValueError(f"{text!r} is not an ISO 8601 date-time") from None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return _in_range(parsed, text) if parsed.year in _EDGE_YEARS else parsed
+
+
+#: The years where a UTC offset can carry a time out of what a datetime holds.
+_EDGE_YEARS: Final = frozenset({1, 9999})
+
+
+def _in_range(parsed: datetime, text: str) -> datetime:
+    """``parsed`` when it has a UTC equivalent (Braze's times are UTC), else an error."""
+    try:
+        parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{text!r} is outside the years 1 to 9999 in UTC") from None
+    return parsed
 
 
 _fromisoformat = datetime.fromisoformat
@@ -177,7 +192,9 @@ def _optional_time(value: Any, _: Any) -> datetime | None:
             parsed = _fromisoformat(value)
         except ValueError:
             return _parse_time_slowly(value)
-        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+        if parsed.tzinfo is None:
+            return parsed.replace(tzinfo=UTC)
+        return _in_range(parsed, value) if parsed.year in _EDGE_YEARS else parsed
     if value is None:
         return None
     raise TypeError(f"expected an ISO 8601 date-time string, got {json_type(value)}")

@@ -154,7 +154,10 @@ def _calendar_date(value: Any) -> date | None:
     if moment is None:
         return None
     if moment.tzinfo is not None and moment.utcoffset():
-        moment = moment.astimezone(UTC)
+        try:
+            moment = moment.astimezone(UTC)
+        except OverflowError:  # its UTC day is before year 1 or after 9999
+            return None
     return moment.date()
 
 
