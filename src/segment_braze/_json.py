@@ -10,15 +10,29 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["BACKEND", "dumps", "loads"]
+__all__ = ["BACKEND", "dumps", "loads", "std_dumps", "std_loads", "text"]
 
-def _std_dumps(obj: Any) -> bytes:
+
+def std_dumps(obj: Any) -> bytes:
+    """Compact UTF-8 JSON by the standard library, whichever backend is in use."""
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False,
                       allow_nan=False).encode()
 
 
-def _std_loads(data: bytes | str) -> Any:
+def std_loads(data: bytes | str) -> Any:
+    """JSON read by the standard library, whichever backend is in use."""
     return json.loads(data)
+
+
+def text(obj: Any) -> str:
+    """``obj`` as compact JSON text, for messages, which must never fail: NaN and the
+    infinities spelled as in JavaScript (a value the standard library read may hold
+    them: it is shown as it was written); its ``repr`` when it cannot be JSON (a value of
+    another type, a cycle, nesting too deep)."""
+    try:
+        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):
+        return repr(obj)
 
 
 #: Exceptions that mean "not JSON" (deep nesting included) for both backends.
@@ -31,12 +45,9 @@ try:
     import orjson
 except ImportError:  # pragma: no cover - exercised when the extra is not installed
     BACKEND = "json"
-    dumps = _std_dumps
-    loads = _std_loads
+    dumps = std_dumps
+    loads = std_loads
 else:
     BACKEND = "orjson"
     dumps = orjson.dumps
     loads = orjson.loads
-
-std_dumps = _std_dumps
-std_loads = _std_loads

@@ -59,8 +59,9 @@ import attrs
 from . import __version__, _json
 from .braze import Request, UsersTrack
 from .errors import InvalidEvent, InvalidSettings, Problem
+from .mapping.values import MAX_EVENT_CHARS
 from .settings import SEGMENT_KEYS, Settings
-from .state import SQLiteStore
+from .state import SUBSCRIPTION_FIELDS, SQLiteStore
 from .translate import Translator
 
 __all__ = ["FREE_ATTRIBUTES", "data_points", "main"]
@@ -76,10 +77,6 @@ ERROR: Final = 2
 #: gzip member may inflate to in one step: a highly compressed file never balloons.
 CHUNK: Final = 1 << 20
 
-#: A line longer than this is rejected unread, as the translator would reject the event
-#: (Segment itself caps a message at 32 KB).
-MAX_LINE: Final = 1_000_000
-
 #: Files a directory walk picks up (by name, case-insensitive); other files are left out.
 INPUT_SUFFIXES: Final = (".ndjson", ".jsonl", ".json", ".gz")
 
@@ -90,8 +87,7 @@ MAX_REASONS: Final = 1000
 #: Keys of an attributes object that Braze does not bill as data points: the
 #: subscription fields. Identifiers and ``_update_existing_only`` / ``_merge_objects`` are
 #: not attribute values at all (they live beside ``values`` in the model).
-FREE_ATTRIBUTES: Final = frozenset({"email_subscribe", "push_subscribe",
-                                    "subscription_groups"})
+FREE_ATTRIBUTES: Final = SUBSCRIPTION_FIELDS
 
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 _INDEX: Final = re.compile(r"\[\d+\]")
@@ -194,8 +190,11 @@ FLAGS: Final = (
 )
 
 
-def _load_settings(path: str | None, flags: Mapping[str, Any]) -> Settings:
-    overrides = {k: v for k, v in flags.items() if v is not None}
+def _load_settings(args: argparse.Namespace) -> Settings:
+    """The settings of ``--settings FILE``, with the flags given on the command line."""
+    path: str | None = args.settings
+    overrides = {f.field: value for f in FLAGS
+                 if (value := getattr(args, f.field)) is not None}
     config: Any = {}
     if path is not None:
         try:
@@ -525,10 +524,9 @@ class Tally(_Accounts):
         self.translated = 0
         self.notices = 0
         self.data_points = 0
-        #: With --state: attribute values left out as unchanged, and their data points.
+        #: With --state: attribute values left out as unchanged.
         self.tracking = False
         self.unchanged = 0
-        self.data_points_saved = 0
         self.requests: Counter[str] = Counter()
         self.objects: dict[str, Counter[str]] = {}
 
@@ -536,11 +534,16 @@ class Tally(_Accounts):
     def done(self) -> int:
         return self.translated
 
+    @property
+    def data_points_saved(self) -> int:
+        """The data points the values left out as unchanged would have cost (the
+        :func:`data_points` rule): one each, since the tracker never leaves out a
+        subscription field (they are among those it always sends)."""
+        return self.unchanged
+
     def count_unchanged(self, names: Sequence[str]) -> None:
-        """Attribute values left out as unchanged, and the data points they would have
-        cost (the :func:`data_points` rule)."""
+        """Attribute values left out as unchanged."""
         self.unchanged += len(names)
-        self.data_points_saved += sum(1 for name in names if name not in FREE_ATTRIBUTES)
 
     def count_request(self, request: Request) -> None:
         endpoint = request.endpoint
@@ -660,10 +663,7 @@ def _original(raw: bytes | None, event: Any) -> str:
     compact JSON."""
     if raw is not None:
         return raw.decode("utf-8", "backslashreplace").rstrip("\r")
-    try:
-        return json.dumps(event, ensure_ascii=False, separators=(",", ":"))
-    except (TypeError, ValueError, RecursionError):
-        return repr(event)
+    return _json.text(event)
 
 
 #: A line that parsed as JSON: (source, line number, raw line or None, the JSON value,
@@ -691,7 +691,9 @@ def _parsed(sources: Sequence[Source], tally: _Accounts, rejects: _Rejects,
             value = parsed
             if value is _UNPARSED:
                 assert raw is not None  # noqa: S101 - unparsed records carry their line
-                if len(raw) > MAX_LINE:
+                # Longer than the largest event the translator accepts (a line has at
+                # least as many bytes as characters); Segment caps a message at 32 KB.
+                if len(raw) > MAX_EVENT_CHARS:
                     rejects.add(source, line, raw, None,
                                 (Problem("$", "the event is larger than 1 MB"),),
                                 "larger than 1 MB", "")
@@ -955,7 +957,7 @@ def _run(args: argparse.Namespace, streams: _Streams) -> int:
     if not args.batch and args.max_total is not None:
         raise UsageError("--max-total applies to batching; drop --no-batch")
     sources = _sources(args.inputs)
-    settings = _load_settings(args.settings, {f.field: getattr(args, f.field) for f in FLAGS})
+    settings = _load_settings(args)
     store: SQLiteStore | _Preview | None = None
     if args.state is not None:
         store = _open_state(args.state) if writes else _Preview(args.state)
@@ -1059,7 +1061,7 @@ def _explain(args: argparse.Namespace, streams: _Streams) -> int:
         try:
             with open(given, "rb") as file:
                 data = b"".join(_raw_chunks(file, lambda _: None))
-        except (OSError, EOFError, zlib.error) as error:
+        except _READ_ERRORS as error:
             raise UsageError(f"{given}: {_reason(error)}") from None
     try:
         event = _json.loads(data)
@@ -1068,7 +1070,7 @@ def _explain(args: argparse.Namespace, streams: _Streams) -> int:
                          f"{_reason(error)}") from None
     if not isinstance(event, dict):
         raise UsageError("expected one event (a JSON object)")
-    settings = _load_settings(args.settings, {f.field: getattr(args, f.field) for f in FLAGS})
+    settings = _load_settings(args)
     store = None if args.state is None else _open_state(args.state, readonly=True)
     try:
         text = str(Translator(settings, store=store).explain(event))

@@ -43,14 +43,17 @@ import os
 import sqlite3
 import urllib.parse
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypeAlias, runtime_checkable
+
+import attrs
 
 from . import _json
 from .braze import (
     CohortName,
     Identifier,
+    NewAlias,
     Origin,
     Request,
     UserAlias,
@@ -70,6 +73,7 @@ __all__ = [
     "COHORT_KEY",
     "MAX_PENDING",
     "OPERATIONS",
+    "SUBSCRIPTION_FIELDS",
     "TRACKED_KINDS",
     "Commit",
     "MemoryStore",
@@ -80,12 +84,15 @@ __all__ = [
     "user_key",
 ]
 
-#: Attributes always sent and never remembered: the subscription fields, which Braze does
-#: not bill and which change outside the pipeline (an unsubscribe link; a subscription
-#: group set for one profile changes every profile sharing the email), and push tokens,
+#: The subscription fields of an attributes object: Braze does not bill them, and they
+#: change outside the pipeline (an unsubscribe link; a subscription group set for one
+#: profile changes every profile sharing the email).
+SUBSCRIPTION_FIELDS: Final = frozenset({"email_subscribe", "push_subscribe",
+                                        "subscription_groups"})
+
+#: Attributes always sent and never remembered: the subscription fields, and push tokens,
 #: which Braze adds to rather than replaces.
-ALWAYS_SENT: Final = frozenset({"email_subscribe", "push_subscribe", "subscription_groups",
-                                "push_tokens"})
+ALWAYS_SENT: Final = SUBSCRIPTION_FIELDS | {"push_tokens"}
 
 #: Keys of Braze's update operations: an object of only these keys changes the stored
 #: value in a way the store cannot follow, so it is always sent and makes it unknown.
@@ -125,11 +132,23 @@ def user_key(identifier: Identifier) -> str:
     label and name, as a JSON array so that no two aliases share a key)."""
     value = identifier.value
     if isinstance(value, UserAlias):
-        return "user_alias:" + _alias_json(value)
+        return _alias_key(value)
+    if identifier.kind == "external_id":
+        return _external_key(value)
     return f"{identifier.kind}:{value}"
 
 
+def _external_key(external_id: str) -> str:
+    return f"external_id:{external_id}"
+
+
+def _alias_key(alias: UserAlias) -> str:
+    return "user_alias:" + _alias_json(alias)
+
+
 def _alias_json(alias: UserAlias) -> str:
+    # Text, not ``_json.std_dumps``: a name holding a lone surrogate (a Python caller may
+    # pass one) has a key all the same, where encoding it to UTF-8 would fail.
     return json.dumps([alias.alias_label, alias.alias_name], ensure_ascii=False,
                       separators=(",", ":"))
 
@@ -568,7 +587,7 @@ class Tracker:
                 kept = self._identify(request, translation.origin, call, remember)
             elif type(request) is UsersDelete:
                 for external_id in request.external_ids:
-                    self._forget_user(f"external_id:{external_id}", call, remember)
+                    self._forget_user(_external_key(external_id), call, remember)
             elif type(request) is UsersMerge:
                 for update in request.merge_updates:
                     self._forget_user(user_key(update.merge), call, remember)
@@ -585,7 +604,7 @@ class Tracker:
         if remember:
             if call.writes:
                 self._record(call.seq, translation.origin,
-                             {u: w for u, w in call.writes.items() if w})
+                             {u: w for u, w in call.writes.items() if w}, call.records)
             self._durable()
         if not changed:
             return translation
@@ -593,8 +612,9 @@ class Tracker:
         if not out:
             reason = ("no attribute changed" if unchanged
                       else "the alias was already merged into this user")
-            return _evolve(translation, requests=(), skipped=reason, unchanged=unchanged)
-        return _evolve(translation, requests=tuple(out), unchanged=unchanged)
+            return attrs.evolve(translation, requests=(), skipped=reason,
+                                unchanged=unchanged)
+        return attrs.evolve(translation, requests=tuple(out), unchanged=unchanged)
 
     def _record_of(self, user: str, call: _Call) -> Record | None:
         records = call.records
@@ -689,8 +709,7 @@ class Tracker:
             call.writes.setdefault(user, {}).update(writes)
         if merged_into:
             for external_id in merged_into:
-                self._forget(f"external_id:{external_id}", [*writes, *unknown], call,
-                             remember)
+                self._forget(_external_key(external_id), [*writes, *unknown], call, remember)
         if not dropped:
             return obj
         call.unchanged += dropped
@@ -712,7 +731,7 @@ class Tracker:
         entries = request.aliases_to_identify
         kept = []
         for entry in entries:
-            user = f"external_id:{entry.external_id}"
+            user = _external_key(entry.external_id)
             note = _ALIAS_NOTE + _alias_json(entry.user_alias)
             record = self._record_of(user, call)
             sent = call.sent.setdefault(user, set())
@@ -752,22 +771,21 @@ class Tracker:
         of that user): both users' values become unknown, and the alias's record notes
         the user, so that later writes through the alias make the user's values unknown
         too."""
-        alias = "user_alias:" + _alias_json(user_alias)
+        alias = _alias_key(user_alias)
         alias_record = self._record_of(alias, call)
         merged = list(alias_record.get(_MERGED, ())) if alias_record is not None else []
         if external_id not in merged:
             merged.append(external_id)
         self._forget_user(alias, call, remember)
         self._set(alias, {_MERGED: merged}, call, remember)
-        self._forget_user(f"external_id:{external_id}", call, remember, keep_notes=True)
+        self._forget_user(_external_key(external_id), call, remember, keep_notes=True)
 
     def _alias_new(self, request: UsersAliasNew, call: _Call, remember: bool) -> None:
         """New aliases: an alias-only profile starts unknown; an alias added to a user
         joins them."""
         for entry in request.user_aliases:
             if entry.external_id is None:
-                self._forget_user("user_alias:" + _alias_json(entry.user_alias), call,
-                                  remember)
+                self._forget_user(_alias_key(entry.user_alias), call, remember)
             else:
                 self._join(entry.user_alias, entry.external_id, call, remember)
 
@@ -838,12 +856,13 @@ class Tracker:
 
     # -- committing --------------------------------------------------------------------
 
-    def _record(self, seq: int, origin: Origin, writes: dict[str, dict[str, Any]]) -> None:
+    def _record(self, seq: int, origin: Origin, writes: dict[str, dict[str, Any]],
+                call_records: Mapping[str, Record | None]) -> None:
         if self._at_once:  # forgetting was done while translating
             for user, values in writes.items():
                 known = {n: v for n, v in values.items() if v is not _FORGET}
-                if known:
-                    self._commit(user, known, ())
+                if known:  # the record as it stands, already read while translating
+                    self._commit(user, known, (), call_records.get(user, _MISS))
             return
         flights = self._flights
         for user, values in writes.items():
@@ -867,10 +886,13 @@ class Tracker:
             for user, values in pending.writes.items():
                 self._resolve(old, user, values, "evicted")
 
-    def _commit(self, user: str, values: Mapping[str, Any], forget: Iterable[str]) -> None:
-        """Write ``values`` into a user's record and drop the names in ``forget``."""
+    def _commit(self, user: str, values: Mapping[str, Any], forget: Iterable[str],
+                record: Record | None = _MISS) -> None:
+        """Write ``values`` into a user's record and drop the names in ``forget``
+        (``record``: the user's record in the store, when the caller has just read it)."""
         forget = [name for name in forget if name not in values]
-        record = self.store.get(user)
+        if record is _MISS:
+            record = self.store.get(user)
         if record is None:
             if values:
                 self.store.put(user, dict(values))
@@ -1016,32 +1038,40 @@ class Tracker:
                     record = self.store.get(user) if obj.identifier.kind == "user_alias" \
                         else None
                     for external_id in (record or {}).get(_MERGED, ()):
-                        add(origin, f"external_id:{external_id}", obj.values)
-        elif type(request) is UsersIdentify:
-            for entry, origin in zip(request.aliases_to_identify,
-                                     origins.get("aliases_to_identify", ()), strict=False):
-                add(origin, f"external_id:{entry.external_id}",
-                    (_ALL, _ALIAS_NOTE + _alias_json(entry.user_alias)))
-                add(origin, "user_alias:" + _alias_json(entry.user_alias), (_ALL,))
-        elif type(request) is UsersDelete:
-            for external_id, origin in zip(request.external_ids,
-                                           origins.get("external_ids", ()), strict=False):
-                add(origin, f"external_id:{external_id}", (_ALL,))
-        elif type(request) is UsersMerge:
-            for update, origin in zip(request.merge_updates, origins.get("merge_updates", ()),
-                                      strict=False):
-                add(origin, user_key(update.merge), (_ALL,))
-                add(origin, user_key(update.keep), (_ALL,))
-        elif type(request) is UsersAliasNew:
-            for new, origin in zip(request.user_aliases, origins.get("user_aliases", ()),
-                                   strict=False):
-                add(origin, "user_alias:" + _alias_json(new.user_alias), (_ALL,))
-                if new.external_id is not None:
-                    add(origin, f"external_id:{new.external_id}", (_ALL,))
+                        add(origin, _external_key(external_id), obj.values)
         elif type(request) is CohortName:
             for origin in origins.get("cohort_id", ()):
                 add(origin, COHORT_KEY + request.cohort_id, (_COHORT_NAME,))
+        elif type(request) in _TOUCHED:
+            array, touched = _TOUCHED[type(request)]
+            identify = type(request) is UsersIdentify
+            for entry, origin in zip(getattr(request, array), origins.get(array, ()),
+                                     strict=False):
+                for user in touched(entry):
+                    add(origin, user, (_ALL,))
+                if identify:  # and the note that the alias was merged into the user
+                    add(origin, _external_key(entry.external_id),
+                        (_ALIAS_NOTE + _alias_json(entry.user_alias),))
         return parts
+
+
+def _alias_new_users(new: NewAlias) -> tuple[str, ...]:
+    alias = _alias_key(new.user_alias)
+    return (alias,) if new.external_id is None else (alias, _external_key(new.external_id))
+
+
+#: The users whose every value each entry of these requests makes unknown (deleted,
+#: merged, or joined by an alias), per request class: the entries' array, and the users'
+#: keys for one entry.
+_TOUCHED: Final[Mapping[type, tuple[str, Callable[[Any], tuple[str, ...]]]]] = {
+    UsersDelete: ("external_ids", lambda external_id: (_external_key(external_id),)),
+    UsersMerge: ("merge_updates",
+                 lambda update: (user_key(update.merge), user_key(update.keep))),
+    UsersIdentify: ("aliases_to_identify",
+                    lambda entry: (_external_key(entry.external_id),
+                                   _alias_key(entry.user_alias))),
+    UsersAliasNew: ("user_aliases", _alias_new_users),
+}
 
 
 def _as_flight(flights: dict[str, _InFlight], name: str, flight: _InFlight) -> _Flight:
@@ -1051,17 +1081,16 @@ def _as_flight(flights: dict[str, _InFlight], name: str, flight: _InFlight) -> _
     return flight
 
 
-def _settle(flights: dict[str, _InFlight], name: str, seq: int, uncertain: bool) -> bool:
-    """The write ``seq`` of ``name`` is no longer pending. Returns whether it may have
-    landed after later writes (it was answered "retry", or ``uncertain``): those are
-    then tainted."""
+def _settle(flights: dict[str, _InFlight], name: str, seq: int, uncertain: bool) -> None:
+    """The write ``seq`` of ``name`` is no longer pending. When it may have landed after
+    later writes (it was answered "retry", or ``uncertain``), those are tainted."""
     flight = flights.get(name)
     if isinstance(flight, int):
         if flight == seq:
             del flights[name]
-        return False
+        return
     if flight is None or seq not in flight.pending:
-        return False
+        return
     flight.pending.discard(seq)
     late = (uncertain or seq in flight.retried) and flight.latest > seq
     flight.retried.discard(seq)
@@ -1069,13 +1098,4 @@ def _settle(flights: dict[str, _InFlight], name: str, seq: int, uncertain: bool)
         flight.taint = max(flight.taint, flight.latest)
     if not flight.pending:
         del flights[name]
-    return late
 
-
-def _evolve(translation: Translation, **changes: Any) -> Translation:
-    fields: dict[str, Any] = {
-        "requests": translation.requests, "skipped": translation.skipped,
-        "notices": translation.notices, "error": translation.error,
-        "origin": translation.origin, "unchanged": translation.unchanged}
-    fields.update(changes)
-    return type(translation)(**fields)
