@@ -104,7 +104,7 @@ COHORT_WINDOW: Final = 64
 #: forgotten first (and sent again if it comes back, which Braze takes as a rename).
 MAX_NAMED_COHORTS: Final = 10_000
 
-_TRACK_ARRAYS: Final = ("attributes", "events", "purchases")
+_TRACK_ARRAYS: Final = UsersTrack.arrays
 _COHORT_ARRAYS: Final = ("user_ids", "aliases", "device_ids")
 
 # A user's position in the output is ``base + rank``: ``base`` is four times the request's
@@ -120,12 +120,17 @@ _ENTRY_RANK: Final = 3
 _UserKey: TypeAlias = Hashable
 
 
+def _alias_key(alias: UserAlias) -> _UserKey:
+    """How a user known by an alias is known while batching."""
+    return ("user_alias", alias.alias_name, alias.alias_label)
+
+
 def _user_key(identifier: Identifier) -> _UserKey:
     """A cheap, hashable stand-in for ``identifier``: the bare string for an external id
     (by far the most common), a tuple for the other kinds, so no two kinds collide."""
     value = identifier.value
     if isinstance(value, UserAlias):
-        return ("user_alias", value.alias_name, value.alias_label)
+        return _alias_key(value)
     if identifier.kind == "external_id":
         return value
     return (identifier.kind, value)
@@ -133,35 +138,30 @@ def _user_key(identifier: Identifier) -> _UserKey:
 
 @attrs.frozen
 class _EntryKind:
-    """How to batch one endpoint other than ``/users/track``: its array, the users an
-    entry touches, and the field requests must agree on to be merged (identify's
-    ``merge_behavior``), if any."""
+    """How to batch one endpoint other than ``/users/track`` (whose one array the request
+    class names): the users an entry touches, and the field requests must agree on to be
+    merged (identify's ``merge_behavior``), if any."""
 
-    array: str
     users: Callable[[Any], tuple[_UserKey, ...]]
     group: str | None = None
 
 
 def _identify_users(entry: AliasToIdentify) -> tuple[_UserKey, ...]:
-    alias = entry.user_alias
-    return (entry.external_id, ("user_alias", alias.alias_name, alias.alias_label))
+    return (entry.external_id, _alias_key(entry.user_alias))
 
 
 def _new_alias_users(entry: NewAlias) -> tuple[_UserKey, ...]:
-    alias = entry.user_alias
-    key = ("user_alias", alias.alias_name, alias.alias_label)
+    key = _alias_key(entry.user_alias)
     return (key,) if entry.external_id is None else (key, entry.external_id)
 
 
 #: Endpoints other than ``/users/track``, by request class. A request class missing here
 #: is passed through unchanged as a barrier for every user.
 _ENTRY_KINDS: Final[Mapping[type, _EntryKind]] = {
-    UsersDelete: _EntryKind("external_ids", lambda external_id: (external_id,)),
-    UsersIdentify: _EntryKind("aliases_to_identify", _identify_users,
-                              group="merge_behavior"),
-    UsersAliasNew: _EntryKind("user_aliases", _new_alias_users),
-    UsersMerge: _EntryKind(
-        "merge_updates", lambda update: (_user_key(update.merge), _user_key(update.keep))),
+    UsersDelete: _EntryKind(lambda external_id: (external_id,)),
+    UsersIdentify: _EntryKind(_identify_users, group="merge_behavior"),
+    UsersAliasNew: _EntryKind(_new_alias_users),
+    UsersMerge: _EntryKind(lambda update: (_user_key(update.merge), _user_key(update.keep))),
 }
 
 
@@ -190,7 +190,7 @@ class _Open:
                 attributes=tuple(attributes), events=tuple(events), purchases=tuple(purchases),
                 origins={name: tuple(origins) for name, origins
                          in zip(_TRACK_ARRAYS, self.origins, strict=True) if origins})
-        array = _ENTRY_KINDS[type(template)].array
+        (array,) = template.arrays
         changes: dict[str, Any] = {array: tuple(self.items[0]),
                                    "origins": {array: tuple(self.origins[0])}}
         return attrs.evolve(template, **changes)
@@ -293,8 +293,9 @@ class _Batcher:
             else:
                 self._unknown(request)
             return
-        entries: tuple[Any, ...] = getattr(request, kind.array)
-        origins = request.origins.get(kind.array)
+        (array,) = request.arrays
+        entries: tuple[Any, ...] = getattr(request, array)
+        origins = request.origins.get(array)
         if origins is None or len(origins) != len(entries):
             origins = (None,) * len(entries)
         group = (type(request), None if kind.group is None else getattr(request, kind.group))
@@ -654,21 +655,14 @@ def _error_detail(entry: Any) -> ErrorDetail:
     if isinstance(entry, str):
         return ErrorDetail(entry)
     if not isinstance(entry, Mapping):
-        return ErrorDetail(_as_text(entry))
+        return ErrorDetail(_json.text(entry))
     message = next((entry[key] for key in ("type", "message", "error")
                     if isinstance(entry.get(key), str)), None)
     index = entry.get("index")
     array = next((entry[key] for key in ("input_array", "array")
                   if isinstance(entry.get(key), str)), None)
-    return ErrorDetail(message if message is not None else _as_text(entry), array=array,
+    return ErrorDetail(message if message is not None else _json.text(entry), array=array,
                        index=index if type(index) is int else None)
-
-
-def _as_text(value: Any) -> str:
-    try:
-        return _json.std_dumps(value).decode()
-    except (TypeError, ValueError):
-        return repr(value)
 
 
 def _error_details(payload: Mapping[str, Any] | None) -> tuple[ErrorDetail, ...]:
