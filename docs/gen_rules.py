@@ -24,7 +24,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from segment_braze import _tables, rules
+from segment_braze import _tables, limits, rules
 from segment_braze.mapping import purchases, traits, values
 
 PAGE = Path(__file__).with_name("rules.md")
@@ -255,7 +255,7 @@ def identity_section() -> list[str]:
         "### Group attribute (`mapping.traits.GROUP_PREFIX`)", "",
         f"{markdown(constant_doc(traits, 'GROUP_PREFIX') or '')} "
         f"`{traits.GROUP_PREFIX}<groupId>`: the whole name must fit in "
-        f"{values.MAX_NAME} characters.", "",
+        f"{limits.MAX_NAME} characters.", "",
         "### Reserved property keys (`mapping.values.RESERVED_PROPERTIES`)", "",
         f"Braze reserves {codes(sorted(values.RESERVED_PROPERTIES))} in event and purchase "
         "properties; they are dropped with a notice.", "",
@@ -267,11 +267,11 @@ def purchases_section() -> list[str]:
         "### Purchases (`mapping.purchases`)", "",
         f"- `PRODUCT_ID_KEYS`: {markdown(constant_doc(purchases, 'PRODUCT_ID_KEYS') or '')} "
         f"{' → '.join(code(k) for k in purchases.PRODUCT_ID_KEYS)}.",
-        f"- `MAX_PER_PURCHASE` = {number(purchases.MAX_PER_PURCHASE)}: "
-        f"{markdown(constant_doc(purchases, 'MAX_PER_PURCHASE') or '')} A larger quantity "
+        f"- `MAX_PER_PURCHASE` = {number(limits.MAX_PER_PURCHASE)}: "
+        f"{markdown(constant_doc(limits, 'MAX_PER_PURCHASE') or '')} A larger quantity "
         "is split into several purchases, so the revenue is kept.",
-        f"- `MAX_QUANTITY` = {number(purchases.MAX_QUANTITY)}: "
-        f"{markdown(constant_doc(purchases, 'MAX_QUANTITY') or '')}",
+        f"- `MAX_QUANTITY` = {number(limits.MAX_QUANTITY)}: "
+        f"{markdown(constant_doc(limits, 'MAX_QUANTITY') or '')}",
         f"- Currencies (`_tables.CURRENCIES`, for purchase currencies and "
         f"`default_currency`): {len(_tables.CURRENCIES)} codes. "
         f"{markdown(constant_doc(_tables, 'CURRENCIES') or '')}",
@@ -282,7 +282,7 @@ def purchases_section() -> list[str]:
 
 
 def limits_section() -> list[str]:
-    out = ["### Limits (`mapping.values`)", "",
+    out = ["### Limits (`limits`)", "",
            "Braze's documented limits, as the rule bodies apply them. A value that breaks "
            "one is dropped with a notice (a nested value drops its whole top-level entry, "
            "since a partial object would replace the stored one); an event name or "
@@ -290,10 +290,10 @@ def limits_section() -> list[str]:
            "| constant | value | limit on |", "|---|---|---|"]
     for name in ("MAX_NAME", "MAX_STRING", "MAX_ARRAY", "MAX_OBJECT_BYTES",
                  "MAX_PROPERTIES_BYTES", "MAX_DEPTH", "MAX_EVENT_CHARS"):
-        value = getattr(values, name)
-        text = LIMITS.get(name) or constant_doc(values, name)
+        value = getattr(limits, name)
+        text = LIMITS.get(name) or constant_doc(limits, name)
         if not text:
-            raise LookupError(f"values.{name} has no description")
+            raise LookupError(f"limits.{name} has no description")
         out.append(f"| `{name}` | {number(value)} | {cell(markdown(text))} |")
     out.append("")
     return out

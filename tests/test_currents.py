@@ -19,7 +19,6 @@ import segment_braze as sb
 from segment_braze import InvalidEvent
 from segment_braze.currents import (
     EXPORTS,
-    MAX_MESSAGE_ID,
     CurrentsEvent,
     CurrentsResult,
     convert,
@@ -30,6 +29,7 @@ from segment_braze.currents import (
     parse,
     to_segment,
 )
+from segment_braze.limits import MAX_MESSAGE_ID
 
 GOLDEN = Path(__file__).parent / "golden_currents"
 DOCS = Path(__file__).parent.parent / "docs" / "currents.md"

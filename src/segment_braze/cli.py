@@ -59,7 +59,7 @@ import attrs
 from . import __version__, _json
 from .braze import Request, UsersTrack
 from .errors import InvalidEvent, InvalidSettings, Problem
-from .mapping.values import MAX_EVENT_CHARS
+from .limits import MAX_EVENT_CHARS
 from .settings import SEGMENT_KEYS, Settings
 from .state import SUBSCRIPTION_FIELDS, SQLiteStore
 from .translate import Translator

@@ -38,14 +38,12 @@ from .events import (
     SegmentEvent,
     Track,
 )
+from .limits import MAX_EVENT_CHARS
 
 __all__ = ["braze", "json_type", "segment", "structure_event", "unstructure_request"]
 
 UTC = timezone.utc
 
-#: Strings longer than this are refused outright (Segment itself caps a whole message at
-#: 32 KB), so a 10 MB value costs nothing.
-MAX_STRING = 1_000_000
 
 #: Python attribute -> wire name, for every model field whose names differ.
 WIRE_NAMES: Mapping[str, str] = {
@@ -90,11 +88,15 @@ def json_type(value: object) -> str:
 
 # -- strict scalar hooks ---------------------------------------------------------------
 
+#: A field longer than the most text an event may carry is refused outright, so a 10 MB
+#: value costs nothing.
+_TOO_LONG: Final = "longer than 1 MB"
+
 
 def _string(value: Any, _: Any) -> str:
     if type(value) is str:
-        if len(value) > MAX_STRING:
-            raise ValueError("longer than 1 MB")
+        if len(value) > MAX_EVENT_CHARS:
+            raise ValueError(_TOO_LONG)
         return value
     raise TypeError(f"expected a string, got {json_type(value)}")
 
@@ -126,8 +128,8 @@ def _optional_string(value: Any, _: Any) -> str | None:
 def _identifier(value: Any, _: Any) -> str:
     kind = type(value)
     if kind is str:
-        if len(value) > MAX_STRING:
-            raise ValueError("longer than 1 MB")
+        if len(value) > MAX_EVENT_CHARS:
+            raise ValueError(_TOO_LONG)
         return value  # type: ignore[no-any-return]
     if kind is int:
         return str(value)

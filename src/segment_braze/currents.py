@@ -41,15 +41,15 @@ import cattrs
 from cattrs.errors import ClassValidationError
 from cattrs.gen import make_dict_structure_fn, override
 
-from .converters import MAX_STRING, json_type
 from .converters import _identifier as _segment_identifier
 from .converters import _string as _segment_string
+from .converters import json_type
 from .errors import InvalidEvent, Problem, json_path
+from .limits import MAX_EVENT_CHARS, MAX_MESSAGE_ID
 from .mapping.values import render_time
 
 __all__ = [
     "EXPORTS",
-    "MAX_MESSAGE_ID",
     "CurrentsEvent",
     "CurrentsResult",
     "Export",
@@ -66,8 +66,6 @@ UTC = timezone.utc
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 #: The last second of year 9999. A larger ``time`` is almost always milliseconds.
 _MAX_SECONDS: Final = 253_402_300_799
-#: Segment's limit on ``messageId``.
-MAX_MESSAGE_ID: Final = 100
 
 Status = Literal["translated", "skipped", "rejected"]
 
@@ -439,7 +437,7 @@ def _strings(value: Any, _: Any) -> tuple[str, ...] | None:
     for index, item in enumerate(value):
         if type(item) is not str:
             raise _At((index,), f"expected a string, got {json_type(item)}")
-        if len(item) > MAX_STRING:
+        if len(item) > MAX_EVENT_CHARS:
             raise _At((index,), "longer than 1 MB")
     return tuple(value)
 

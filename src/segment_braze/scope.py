@@ -23,7 +23,8 @@ from .braze import (
 )
 from .errors import InvalidEvent, Notice, Path, Problem, json_path
 from .events import SegmentEvent
-from .mapping.values import MAX_EVENT_CHARS, render_time
+from .limits import MAX_EVENT_CHARS
+from .mapping.values import render_time
 from .settings import Settings
 
 __all__ = ["Output", "Resolver", "Scope", "Skip"]

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 from ..braze import Event
 from ..errors import reject
 from ..events import Page, Screen, Track
+from ..limits import MAX_NAME
 from ..scope import Skip
-from .values import MAX_NAME, clean_properties
+from .values import clean_properties
 
 if TYPE_CHECKING:
     from ..scope import Output, Scope

@@ -24,20 +24,17 @@ from .._tables import CURRENCIES
 from ..braze import Purchase
 from ..errors import InvalidEvent, Problem, json_path
 from ..events import Track
+from ..limits import MAX_NAME, MAX_PER_PURCHASE, MAX_QUANTITY
 from .events import check_event_name, track_to_event
-from .values import MAX_NAME, check_properties_size, clean_properties
+from .values import check_properties_size, clean_properties
 
 if TYPE_CHECKING:
     from ..scope import Output, Scope
 
-__all__ = ["MAX_QUANTITY", "PRODUCT_ID_KEYS", "revenue_of", "track_to_purchases"]
+__all__ = ["PRODUCT_ID_KEYS", "revenue_of", "track_to_purchases"]
 
 #: Where a product's id is read from, in order.
 PRODUCT_ID_KEYS: Final = ("product_id", "productId", "sku", "id")
-#: Braze records at most this quantity per purchase object.
-MAX_PER_PURCHASE: Final = 100
-#: A product line above this would need more than 100 purchase objects: refused.
-MAX_QUANTITY: Final = 10_000
 
 _USED_BY_PRODUCT: Final = frozenset({"product_id", "productId", "price", "quantity", "currency"})
 _USED_BY_ORDER: Final = frozenset({"products", "currency"})

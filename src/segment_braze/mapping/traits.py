@@ -22,12 +22,10 @@ from ..braze import UserAttributes
 from ..converters import parse_time
 from ..errors import reject
 from ..events import Group, Identify, Page, Screen, Track
+from ..limits import INT64, MAX_NAME, MAX_STRING
 from .identity import looks_like_email, merge_anonymous
 from .values import (
-    _INT64,
     DROP,
-    MAX_NAME,
-    MAX_STRING,
     Attribute,
     Dropped,
     Fixed,
@@ -351,7 +349,7 @@ def traits_to_values(traits: Mapping[str, Any], base: PathT, scope: Scope, *,
                 _odd_trait(key, value, values)
         elif type(key) is str and 0 < len(key) <= MAX_NAME and key[0] != "$" and (
                 (kind is str and len(value) <= MAX_STRING) or kind is bool or value is None
-                or (kind is int and -_INT64 <= value < _INT64)
+                or (kind is int and -INT64 <= value < INT64)
                 or (kind is float and value - value == 0.0)):
             custom[key] = value  # the common case, checked inline
             if kind is str:

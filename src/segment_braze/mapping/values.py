@@ -30,19 +30,22 @@ from typing import TYPE_CHECKING, Any, Final
 
 from .. import _json
 from ..errors import reject
+from ..limits import (
+    INT64,
+    MAX_ARRAY,
+    MAX_DEPTH,
+    MAX_EVENT_CHARS,
+    MAX_NAME,
+    MAX_OBJECT_BYTES,
+    MAX_PROPERTIES_BYTES,
+    MAX_STRING,
+)
 
 if TYPE_CHECKING:
     from ..scope import Scope
 
 __all__ = [
     "DROP",
-    "MAX_ARRAY",
-    "MAX_DEPTH",
-    "MAX_EVENT_CHARS",
-    "MAX_NAME",
-    "MAX_OBJECT_BYTES",
-    "MAX_PROPERTIES_BYTES",
-    "MAX_STRING",
     "RESERVED_PROPERTIES",
     "Attribute",
     "Dropped",
@@ -54,20 +57,6 @@ __all__ = [
     "render_time",
 ]
 
-MAX_NAME: Final = 255
-MAX_STRING: Final = 255
-MAX_ARRAY: Final = 500
-MAX_OBJECT_BYTES: Final = 100 * 1024
-MAX_PROPERTIES_BYTES: Final = 51_200
-#: Nesting deeper than this is refused: no real event needs it, and it keeps the walk
-#: far from Python's recursion limit.
-MAX_DEPTH: Final = 32
-#: Characters of traits and properties one event may carry (Segment caps a message at
-#: 32 KB; this keeps hostile input cheap).
-MAX_EVENT_CHARS: Final = 1_000_000
-
-_INT64: Final = 2**63
-#: A walk stops once its size bound passes this (6 bytes per character at worst).
 _ABORT: Final = 6 * MAX_EVENT_CHARS
 RESERVED_PROPERTIES: Final = frozenset({"time", "event_name"})
 
@@ -178,7 +167,7 @@ class _Walk:
             self.upper += 5
             return value
         if kind is int:
-            if not -_INT64 <= value < _INT64:
+            if not -INT64 <= value < INT64:
                 raise _Unsendable(path, "integer outside the 64-bit range")
             self.upper += 21
             return value
@@ -297,7 +286,7 @@ def clean_properties(properties: Mapping[str, Any], path: tuple[str | int, ...],
             if size > MAX_STRING:
                 break
             chars += length + size + 3
-        elif kind is bool or value is None or (kind is int and -_INT64 <= value < _INT64) \
+        elif kind is bool or value is None or (kind is int and -INT64 <= value < INT64) \
                 or (kind is float and value - value == 0.0):
             chars += length + 5
         else:
@@ -323,7 +312,7 @@ def _clean_properties_slowly(properties: Mapping[str, Any], path: tuple[str | in
                 out[key] = value
                 chars += length + len(value) + 3
                 continue
-            if kind is bool or value is None or (kind is int and -_INT64 <= value < _INT64) \
+            if kind is bool or value is None or (kind is int and -INT64 <= value < INT64) \
                     or (kind is float and value - value == 0.0):
                 out[key] = value
                 chars += length + 5
@@ -405,7 +394,7 @@ def custom_attribute(name: str, value: Any, base: tuple[str | int, ...],
         scope.notice((*base, name), f"string longer than {MAX_STRING} characters; "
                      "attribute dropped")
         return DROP
-    if value is None or kind is bool or (kind is int and -_INT64 <= value < _INT64) or (
+    if value is None or kind is bool or (kind is int and -INT64 <= value < INT64) or (
             kind is float and value - value == 0.0):
         return value
     if kind is list and 0 < len(value) <= MAX_ARRAY and _plain_scalars(value):
@@ -447,7 +436,7 @@ def _plain_scalars(items: list[Any]) -> bool:
         if kind is str:
             if len(item) > MAX_STRING:
                 return False
-        elif not (kind is bool or (kind is int and -_INT64 <= item < _INT64)
+        elif not (kind is bool or (kind is int and -INT64 <= item < INT64)
                   or (kind is float and item - item == 0.0)):
             return False
     return True
@@ -481,7 +470,7 @@ def _object_attribute(value: Mapping[str, Any], walk: _Walk) -> Any:
     keys = value.keys()
     if keys and keys <= {"inc"}:
         amount = value["inc"]
-        if type(amount) is not int or not -_INT64 <= amount < _INT64:
+        if type(amount) is not int or not -INT64 <= amount < INT64:
             raise _Unsendable(("inc",), "'inc' takes an integer")
         return {"inc": amount}
     if keys and keys <= _SCALAR_OPS:

@@ -1,0 +1,73 @@
+"""Every limit the library enforces, in one place: Braze's documented limits, Segment's,
+and the library's own caps on hostile input.
+
+Braze's figures come from its REST API documentation (``/users/track``, the user
+attributes, event and purchase objects, the other user-data endpoints, the partner cohort
+import and the API rate limits); the tests check requests against an independent copy of
+them. Nothing here is computed: each name is one number with the reason it exists.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = [
+    "INT64",
+    "MAX_ARRAY",
+    "MAX_COHORT_USERS",
+    "MAX_DEPTH",
+    "MAX_ENTRIES",
+    "MAX_EVENT_CHARS",
+    "MAX_MESSAGE_ID",
+    "MAX_NAME",
+    "MAX_OBJECTS",
+    "MAX_OBJECT_BYTES",
+    "MAX_PER_PURCHASE",
+    "MAX_PROPERTIES_BYTES",
+    "MAX_QUANTITY",
+    "MAX_STRING",
+]
+
+# -- Braze: names and values -------------------------------------------------------------
+
+#: Longest name of a custom attribute, event, property or product id (characters).
+MAX_NAME: Final = 255
+#: Longest string value of a custom attribute or property (characters).
+MAX_STRING: Final = 255
+#: Most items of a custom attribute array of scalars.
+MAX_ARRAY: Final = 500
+#: Largest nested custom attribute object (bytes of compact UTF-8 JSON).
+MAX_OBJECT_BYTES: Final = 100 * 1024
+#: Largest ``properties`` of one event or purchase (bytes of compact UTF-8 JSON).
+MAX_PROPERTIES_BYTES: Final = 51_200
+#: Integers Braze stores are signed 64-bit: ``-INT64 <= n < INT64``.
+INT64: Final = 2**63
+#: Most units one purchase object records (Braze's limit on ``quantity``).
+MAX_PER_PURCHASE: Final = 100
+
+# -- Braze: entries per request ------------------------------------------------------------
+
+#: Objects per array of ``/users/track`` (attributes, events and purchases each).
+MAX_OBJECTS: Final = 75
+#: Entries per ``/users/delete``, ``/users/identify``, ``/users/merge`` and
+#: ``/users/alias/new`` request.
+MAX_ENTRIES: Final = 50
+#: Users (external ids, aliases and device ids together) per cohort membership request.
+MAX_COHORT_USERS: Final = 1000
+
+# -- Segment -----------------------------------------------------------------------------
+
+#: Longest ``messageId`` Segment accepts (characters).
+MAX_MESSAGE_ID: Final = 100
+
+# -- the library's own caps on hostile input -------------------------------------------
+
+#: Characters of text one event may carry: a longer field, or traits and properties
+#: adding up to more, reject the event without further work (Segment itself caps a
+#: message at 32 KB, so no real event comes near it).
+MAX_EVENT_CHARS: Final = 1_000_000
+#: Nesting deeper than this is refused: no real event needs it, and it keeps every walk
+#: far from Python's recursion limit.
+MAX_DEPTH: Final = 32
+#: A product line above this quantity would need more than 100 purchase objects.
+MAX_QUANTITY: Final = 10_000
