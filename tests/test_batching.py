@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 import attrs
 import pytest
@@ -38,7 +38,6 @@ from segment_braze.braze import (
     UsersIdentify,
     UsersMerge,
     UsersTrack,
-    _Request,
 )
 
 TIME = "2024-05-01T12:00:00.000Z"
@@ -395,8 +394,22 @@ class TestSizes:
 
     def test_hand_built_requests_without_origins(self) -> None:
         obj = Event(identifier=Identifier("external_id", "u1"), name="E", time=TIME)
-        (out,) = batch([UsersTrack(events=(obj,)), UsersTrack(events=(obj,), origins={})])
+        (out,) = batch([UsersTrack(events=(obj,)), UsersTrack(events=(obj,))])
         assert out.origins == {"events": (None, None)}
+
+    @pytest.mark.parametrize(("origins", "message"), [
+        ({}, "origins has no entry 'events' for its 1 entries"),
+        ({"events": ("a", "b")}, r"origins\['events'\] has 2 origins for 1 entries"),
+        ({"events": ("a",), "attributes": ("b",)},
+         r"origins\['attributes'\] has 1 origins for 0 entries"),
+        ({"events": ("a",), "things": ("b",)}, r"origins names no part \['things'\]"),
+    ])
+    def test_origins_that_do_not_match_the_entries_are_refused(
+            self, origins: dict[str, tuple[Origin, ...]], message: str) -> None:
+        """Origins given by hand must name each entry once: never padded or cut."""
+        obj = Event(identifier=Identifier("external_id", "u1"), name="E", time=TIME)
+        with pytest.raises(ValueError, match=message):
+            UsersTrack(events=(obj,), origins=origins)
 
 
 class TestStreaming:
@@ -448,22 +461,17 @@ class TestStreaming:
             assert len(batcher.last) <= 2 * 4096
             assert len(batcher.open) <= WINDOW
 
-    def test_unknown_request_class_passes_through_as_a_barrier(self) -> None:
-        """A request this module does not know is sent unchanged, between what came
-        before it and what comes after."""
+    def test_a_request_class_without_endpoint_is_refused(self) -> None:
+        """A request class that declares no endpoint cannot even be built: nothing would
+        say its parts, limits or users to batching and tracking."""
 
         @attrs.frozen(kw_only=True, slots=False)
-        class UsersAliasNew(_Request):
-            endpoint: ClassVar[str] = "/users/alias/new"
-            arrays: ClassVar[tuple[str, ...]] = ("user_aliases",)
-            user_aliases: tuple[Any, ...]
+        class Undeclared(Request):
+            things: tuple[Any, ...] = ()
             origins: Any = attrs.field(factory=dict, eq=False)
 
-        other = UsersAliasNew(user_aliases=("x",))
-        out = batch([event_of("u1", 0), other, event_of("u2", 1)])
-        assert out[1] is other
-        assert shape([out[0], out[2]]) == [("/users/track", {"events": (0,)}),
-                                           ("/users/track", {"events": (1,)})]
+        with pytest.raises(TypeError, match="Undeclared declares no ENDPOINT"):
+            Undeclared()
 
 
 class TestArguments:

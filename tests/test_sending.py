@@ -32,8 +32,9 @@ from hypothesis import strategies as st
 
 import segment_braze as sb
 from brazelimits import violations
-from segment_braze.batching import ErrorDetail, Outcome, batch, interpret_response
+from segment_braze.batching import batch
 from segment_braze.braze import Event, Identifier, Request, UsersDelete, UsersTrack
+from segment_braze.responses import ErrorDetail, Outcome, interpret_response
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "docs" / "examples" / "send.py"

@@ -27,7 +27,6 @@ from hypothesis import strategies as st
 
 import segment_braze as sb
 from segment_braze import state
-from segment_braze.batching import interpret_response
 from segment_braze.braze import (
     Identifier,
     NewAlias,
@@ -37,6 +36,7 @@ from segment_braze.braze import (
     UsersIdentify,
     UsersTrack,
 )
+from segment_braze.responses import interpret_response
 from segment_braze.state import MemoryStore, SQLiteStore, StateStore, same, user_key
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -22,8 +22,9 @@ import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
 import segment_braze as sb
-from segment_braze.batching import Outcome, interpret_response, iter_batches
+from segment_braze.batching import iter_batches
 from segment_braze.braze import Request
+from segment_braze.responses import Outcome, interpret_response
 
 
 def post(prepared: sb.HttpRequest, *,

@@ -14,7 +14,7 @@ you like (``request.to_http(settings)`` gives method, URL, headers and body).
 
 from __future__ import annotations
 
-from .batching import ErrorDetail, Outcome, batch, interpret_response, iter_batches
+from .batching import batch, iter_batches
 from .braze import (
     CohortName,
     CohortUsers,
@@ -34,6 +34,7 @@ from .errors import (
     SegmentBrazeError,
 )
 from .events import Alias, Context, Delete, Group, Identify, Page, Screen, Track
+from .responses import ErrorDetail, Outcome, interpret_response
 from .rules import (
     DEFAULT_RULES,
     Rule,

@@ -6,7 +6,6 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from .braze import Event, Purchase, UserAttributes
-from .converters import braze as braze_converter
 from .scope import Skip
 
 if TYPE_CHECKING:
@@ -19,10 +18,8 @@ def _describe(output: Any) -> str:
     if isinstance(output, Skip):
         return f"skip: {output.reason}"
     kind = type(output).__name__
-    if isinstance(output, UserAttributes | Event | Purchase):
-        body = braze_converter.unstructure(output)
-    else:
-        body = output.to_json()
+    body = output.to_json()
+    if not isinstance(output, UserAttributes | Event | Purchase):
         kind = f"{kind} {output.endpoint}"
     return f"{kind} {json.dumps(body, ensure_ascii=False, default=str)}"
 

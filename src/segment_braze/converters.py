@@ -1,4 +1,5 @@
-"""The two cattrs converters: Segment JSON in, Braze JSON out. Both are built once.
+"""The cattrs converter of Segment JSON in (Braze JSON out is each request's own
+``to_json()``, see :mod:`segment_braze.braze`).
 
 ``segment`` structures Segment JSON into the models of :mod:`segment_braze.events`. Its
 scalar hooks are strict: cattrs' defaults would turn ``["x"]`` into ``"['x']"`` for a
@@ -6,8 +7,6 @@ string field and ``"false"`` into ``True`` for a boolean; here a wrong type is a
 Only identifiers accept numbers (and become strings). Dates are parsed with
 ``datetime.fromisoformat`` first and dateutil's ISO parser only as a fallback; naive times
 are UTC. Unknown keys are ignored: real payloads carry many.
-
-``braze`` unstructures the models of :mod:`segment_braze.braze` into plain JSON types.
 
 :func:`structure_event` turns cattrs' exception groups into one
 :class:`~segment_braze.InvalidEvent` whose problems name wire paths (``$.userId``).
@@ -25,7 +24,6 @@ from cattrs.errors import ClassValidationError
 from cattrs.gen import make_dict_structure_fn, override
 from dateutil.parser import isoparse
 
-from . import braze as b
 from .errors import InvalidEvent, Problem, json_path
 from .events import (
     Alias,
@@ -40,7 +38,7 @@ from .events import (
 )
 from .limits import MAX_EVENT_CHARS
 
-__all__ = ["braze", "json_type", "segment", "structure_event", "unstructure_request"]
+__all__ = ["json_type", "segment", "structure_event"]
 
 UTC = timezone.utc
 
@@ -298,126 +296,3 @@ def _problems(group: ClassValidationError, prefix: tuple[str, ...]) -> list[Prob
         else:
             problems.append(Problem(json_path(path), str(exc)))
     return problems
-
-
-# -- Braze out -------------------------------------------------------------------------
-
-
-def _attributes(obj: b.UserAttributes) -> dict[str, Any]:
-    out = obj.identifier.to_json()
-    if obj.update_existing_only is not None:
-        out["_update_existing_only"] = obj.update_existing_only
-    if obj.merge_objects is not None:
-        out["_merge_objects"] = obj.merge_objects
-    out.update(obj.values)
-    return out
-
-
-def _event(obj: b.Event) -> dict[str, Any]:
-    out = obj.identifier.to_json()
-    if obj.app_id is not None:
-        out["app_id"] = obj.app_id
-    out["name"] = obj.name
-    out["time"] = obj.time
-    if obj.properties is not None:
-        out["properties"] = obj.properties
-    if obj.update_existing_only is not None:
-        out["_update_existing_only"] = obj.update_existing_only
-    return out
-
-
-def _purchase(obj: b.Purchase) -> dict[str, Any]:
-    out = obj.identifier.to_json()
-    if obj.app_id is not None:
-        out["app_id"] = obj.app_id
-    out["product_id"] = obj.product_id
-    out["currency"] = obj.currency
-    out["price"] = obj.price
-    out["quantity"] = obj.quantity
-    out["time"] = obj.time
-    if obj.properties is not None:
-        out["properties"] = obj.properties
-    if obj.update_existing_only is not None:
-        out["_update_existing_only"] = obj.update_existing_only
-    return out
-
-
-def _users_track(req: b.UsersTrack) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if req.attributes:
-        out["attributes"] = [_attributes(a) for a in req.attributes]
-    if req.events:
-        out["events"] = [_event(e) for e in req.events]
-    if req.purchases:
-        out["purchases"] = [_purchase(p) for p in req.purchases]
-    return out
-
-
-def _alias(alias: b.UserAlias) -> dict[str, str]:
-    return {"alias_name": alias.alias_name, "alias_label": alias.alias_label}
-
-
-def _new_alias(entry: b.NewAlias) -> dict[str, str]:
-    """Braze's flat shape: the alias's two fields beside an optional ``external_id``."""
-    out = _alias(entry.user_alias)
-    if entry.external_id is not None:
-        out["external_id"] = entry.external_id
-    return out
-
-
-def _cohort_change(change: b.CohortChange) -> dict[str, Any]:
-    """All three arrays always, as Segment's cohort destination sends them;
-    ``should_remove`` only when true (Braze's default is to add)."""
-    out: dict[str, Any] = {"user_ids": list(change.user_ids),
-                           "aliases": [_alias(a) for a in change.aliases],
-                           "device_ids": list(change.device_ids)}
-    if change.should_remove:
-        out["should_remove"] = True
-    return out
-
-
-def _make_braze() -> cattrs.Converter:
-    conv = cattrs.Converter()
-    conv.register_unstructure_hook(b.UserAlias, _alias)
-    conv.register_unstructure_hook(b.Identifier, b.Identifier.to_json)
-    conv.register_unstructure_hook(b.UserAttributes, _attributes)
-    conv.register_unstructure_hook(b.Event, _event)
-    conv.register_unstructure_hook(b.Purchase, _purchase)
-    conv.register_unstructure_hook(b.UsersTrack, _users_track)
-    conv.register_unstructure_hook(
-        b.UsersDelete, lambda r: {"external_ids": list(r.external_ids)})
-    conv.register_unstructure_hook(b.UsersIdentify, lambda r: {
-        "aliases_to_identify": [{"external_id": a.external_id, "user_alias": _alias(a.user_alias)}
-                                for a in r.aliases_to_identify],
-        "merge_behavior": r.merge_behavior,
-    })
-    conv.register_unstructure_hook(b.UsersAliasNew, lambda r: {
-        "user_aliases": [_new_alias(a) for a in r.user_aliases]})
-    conv.register_unstructure_hook(b.UsersMerge, lambda r: {
-        "merge_updates": [{"identifier_to_merge": u.merge.to_json(),
-                           "identifier_to_keep": u.keep.to_json()} for u in r.merge_updates],
-    })
-    # The cohort bodies without their secrets: to_http adds those.
-    conv.register_unstructure_hook(b.CohortChange, _cohort_change)
-    conv.register_unstructure_hook(b.CohortName, lambda r: {
-        "cohort_id": r.cohort_id, "name": r.name, "created_at": r.created_at})
-    conv.register_unstructure_hook(b.CohortUsers, lambda r: {
-        "cohort_id": r.cohort_id,
-        "cohort_changes": [_cohort_change(c) for c in r.cohort_changes]})
-    return conv
-
-
-#: Braze models -> plain JSON types.
-braze = _make_braze()
-
-_REQUEST_HOOKS: dict[type, Callable[[Any], dict[str, Any]]] = {}
-
-
-def unstructure_request(request: Any) -> dict[str, Any]:
-    """A request's JSON body, through the ``braze`` converter's hook for its class (looked
-    up once per class: this runs for every request)."""
-    kind = type(request)
-    hook = _REQUEST_HOOKS.get(kind)
-    if hook is None:
-        hook = _REQUEST_HOOKS[kind] = braze.get_unstructure_hook(kind)
-    return hook(request)

@@ -11,7 +11,11 @@ from __future__ import annotations
 
 from typing import Final
 
+import attrs
+
 __all__ = [
+    "COHORT_RATE",
+    "EXPORT_RATE",
     "INT64",
     "MAX_ARRAY",
     "MAX_COHORT_USERS",
@@ -26,6 +30,10 @@ __all__ = [
     "MAX_PROPERTIES_BYTES",
     "MAX_QUANTITY",
     "MAX_STRING",
+    "SUBSCRIPTION_RATE",
+    "TRACK_RATE",
+    "USERS_RATE",
+    "RateLimit",
 ]
 
 # -- Braze: names and values -------------------------------------------------------------
@@ -54,6 +62,33 @@ MAX_OBJECTS: Final = 75
 MAX_ENTRIES: Final = 50
 #: Users (external ids, aliases and device ids together) per cohort membership request.
 MAX_COHORT_USERS: Final = 1000
+
+# -- Braze: rate limits ---------------------------------------------------------------
+
+
+@attrs.frozen
+class RateLimit:
+    """Braze's documented rate limit of an endpoint: ``requests`` per ``seconds``,
+    shared by every endpoint with the same ``bucket``."""
+
+    bucket: str
+    requests: int
+    seconds: float
+
+
+#: ``/users/track``: 3,000 requests per 3 seconds.
+TRACK_RATE: Final = RateLimit("users/track", 3000, 3.0)
+#: ``/users/delete``, ``/users/alias/new``, ``/users/alias/update``, ``/users/identify``
+#: and ``/users/merge``: 20,000 requests per minute, shared.
+USERS_RATE: Final = RateLimit("users", 20_000, 60.0)
+#: ``/subscription/status/set`` and ``/v2/subscription/status/set``: 5,000 per minute,
+#: shared.
+SUBSCRIPTION_RATE: Final = RateLimit("subscription/status", 5000, 60.0)
+#: ``/users/export/ids``: 250 requests per minute (workspaces onboarded before 22 August
+#: 2024 have 2,500; the lower figure is safe for every one).
+EXPORT_RATE: Final = RateLimit("users/export/ids", 250, 60.0)
+#: The partner cohort endpoints: 250,000 requests per hour.
+COHORT_RATE: Final = RateLimit("partners/cohorts", 250_000, 3600.0)
 
 # -- Segment -----------------------------------------------------------------------------
 

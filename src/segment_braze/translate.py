@@ -38,7 +38,7 @@ from .settings import Settings
 from .state import Commit, StateStore, Tracker
 
 if TYPE_CHECKING:
-    from .batching import Outcome
+    from .responses import Outcome
 
 __all__ = ["Explanation", "Step", "Translation", "Translator", "explain", "translate"]
 
