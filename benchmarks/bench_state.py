@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import corpus
 from bench_pipeline import best
 from segment_braze import Settings, Translator, cli
-from segment_braze.state import MemoryStore, SQLiteStore, StateStore
+from segment_braze.tracking import MemoryStore, SQLiteStore, StateStore, Tracker
 
 #: The settings of every measurement: pages are sent, so every event is translated.
 SETTINGS = Settings(track_all_pages=True)
@@ -77,9 +77,10 @@ def reidentify_stream(count: int, *, users: int = 500, logins: float = 0.3,
 
 def savings(events: list[dict[str, Any]]) -> tuple[int, int]:
     """(data points sent without a store, data points saved with one)."""
-    translator = Translator(SETTINGS, store=MemoryStore(), commit="on_translate")
+    translator = Translator(SETTINGS)
+    tracker = Tracker(MemoryStore(), commit="on_translate")
     sent = saved = 0
-    for translation in translator.translate_many(events):
+    for translation in map(tracker.apply, translator.translate_many(events)):
         sent += sum(cli.data_points(request) for request in translation)
         saved += len(translation.unchanged)  # the tracker never leaves out a free one
     return sent + saved, saved
@@ -111,13 +112,17 @@ def main(argv: list[str] | None = None) -> int:
     def run(make: Callable[[], StateStore | None], commit: str) -> Callable[[], None]:
         def measured() -> None:
             store = make()
-            translator = Translator(SETTINGS, store=store, commit=commit)  # type: ignore[arg-type]
-            if commit == "acknowledge":
-                acknowledge = translator.acknowledge
-                for translation in translator.translate_many(events):
+            translations = Translator(SETTINGS).translate_many(events)
+            if store is None:
+                for _ in translations:
+                    pass
+            elif commit == "acknowledge":
+                tracker = Tracker(store)
+                acknowledge = tracker.acknowledge
+                for translation in map(tracker.apply, translations):
                     acknowledge((translation.origin,))
             else:
-                for _ in translator.translate_many(events):
+                for _ in map(Tracker(store, commit="on_translate").apply, translations):
                     pass
             if store is not None:
                 store.close()

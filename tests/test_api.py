@@ -53,6 +53,7 @@ PUBLIC = [
     "Skip",
     "StateStore",
     "Track",
+    "Tracker",
     "Translation",
     "Translator",
     "UsersAliasNew",

@@ -718,7 +718,7 @@ def test_every_line_is_accounted_for(lines: list[bytes]) -> None:
     source = cli.Source(name="<stdin>", path=None)
     progress = cli._Progress(err, None, tally, enabled=False)
     translator = sb.Translator(sb.Settings())
-    requests = cli._translate([source], translator, tally,
+    requests = cli._translate([source], translator, None, tally,
                               cli._Rejects(tally, rejects, _json.dumps), progress,
                               io.BytesIO(data))
     cli._write(requests, out, tally, _json.dumps)

@@ -38,6 +38,7 @@ from segment_braze.braze import (
 )
 from segment_braze.rules import bind, on_audience
 from strategies import json_objects
+from tracked import Pipeline
 
 FOLDER = Path(__file__).parent / "golden_cohorts"
 VALID = sorted(FOLDER.glob("*.json"))
@@ -848,7 +849,7 @@ class TestNameInTheStore:
     that name: then only membership changes are sent, across runs too."""
 
     def test_on_translate_names_once(self) -> None:
-        t = sb.Translator(cohort_settings(), store=sb.MemoryStore(), commit="on_translate")
+        t = Pipeline(cohort_settings(), sb.MemoryStore(), "on_translate")
         first = t.translate(audience_track("u1", message_id="a"))
         second = t.translate(audience_track("u2", message_id="b"))
         assert _endpoints(first) == ["/partners/segment/cohorts",
@@ -857,14 +858,14 @@ class TestNameInTheStore:
         assert second.status == "translated"
 
     def test_a_rename_is_sent(self) -> None:
-        t = sb.Translator(cohort_settings(), store=sb.MemoryStore(), commit="on_translate")
+        t = Pipeline(cohort_settings(), sb.MemoryStore(), "on_translate")
         t.translate(audience_track("u1", message_id="a", key="vip"))
         renamed = t.translate(audience_track("u1", message_id="b", key="very_vip"))
         names = [r.to_json()["name"] for r in renamed if isinstance(r, CohortName)]
         assert names == ["very_vip"]
 
     def test_acknowledge_remembers_only_a_delivered_name(self) -> None:
-        t = sb.Translator(cohort_settings(), store=sb.MemoryStore())
+        t = Pipeline(cohort_settings(), sb.MemoryStore(), "acknowledge")
         first = t.translate(audience_track("u1", message_id="a"))
         # Not acknowledged yet: the name goes out again.
         assert "/partners/segment/cohorts" in _endpoints(
@@ -885,15 +886,15 @@ class TestNameInTheStore:
     def test_survives_a_restart(self, tmp_path: Path) -> None:
         path = tmp_path / "state.db"
         with sb.SQLiteStore(path) as store:
-            t = sb.Translator(cohort_settings(), store=store, commit="on_translate")
+            t = Pipeline(cohort_settings(), store, "on_translate")
             assert len(t.translate(audience_track("u1", message_id="a")).requests) == 2
         with sb.SQLiteStore(path) as store:
-            t = sb.Translator(cohort_settings(), store=store, commit="on_translate")
+            t = Pipeline(cohort_settings(), store, "on_translate")
             assert _endpoints(t.translate(audience_track("u2", message_id="b"))) == [
                 "/partners/segment/cohorts/users"]
 
     def test_explain_remembers_nothing(self) -> None:
-        t = sb.Translator(cohort_settings(), store=sb.MemoryStore(), commit="on_translate")
+        t = Pipeline(cohort_settings(), sb.MemoryStore(), "on_translate")
         t.explain(audience_track("u1", message_id="a"))
         assert "/partners/segment/cohorts" in _endpoints(
             t.translate(audience_track("u1", message_id="b")))

@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import segment_braze as sb
-from segment_braze import state
+from segment_braze import tracking
 from segment_braze.braze import (
     Identifier,
     NewAlias,
@@ -35,18 +35,36 @@ from segment_braze.braze import (
     UsersAliasNew,
     UsersIdentify,
     UsersTrack,
+    user_key,
 )
 from segment_braze.responses import interpret_response
-from segment_braze.state import MemoryStore, SQLiteStore, StateStore, same, user_key
+from segment_braze.tracking import (
+    MemoryStore,
+    SQLiteStore,
+    StateStore,
+    Tracker,
+    UserRecord,
+    same,
+)
+from tracked import Pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
 T = "2024-05-01T12:00:00Z"
 
 
 def tracker(store: StateStore | None = None, *, commit: Any = "on_translate",
-            **options: Any) -> sb.Translator:
-    return sb.Translator(sb.Settings(**options),
-                         store=MemoryStore() if store is None else store, commit=commit)
+            **options: Any) -> Pipeline:
+    return Pipeline(sb.Settings(**options), MemoryStore() if store is None else store, commit)
+
+
+def rec(**values: Any) -> UserRecord:
+    return UserRecord(values=values)
+
+
+def known(store: StateStore, user: str) -> dict[str, Any] | None:
+    """The attribute values the store holds for a user."""
+    record = store.get(user)
+    return None if record is None else dict(record.values)
 
 
 _ids = iter(range(10**9))
@@ -271,9 +289,8 @@ class TestComparison:
             identifier=Identifier("external_id", "u1"), values={"prefs": {"grind": "fine"}},
             merge_objects=True),))
         translation = sb.Translation(requests=(merge,), origin="m")
-        assert t._changes is not None
-        assert t._changes.apply(translation) is translation
-        assert "prefs" not in (store.get("external_id:u1") or {})
+        assert t.tracker.apply(translation) is translation
+        assert "prefs" not in (known(store, "external_id:u1") or {})
         assert sent(t.translate(identify({"prefs": {"grind": "fine"}}))) == {
             "prefs": {"grind": "fine"}}
 
@@ -332,10 +349,9 @@ class TestComparison:
         obj = UserAttributes(identifier=Identifier("external_id", "u1"),
                              values={"odd": marker, "big": 2**70})
         translation = sb.Translation(requests=(UsersTrack(attributes=(obj,)),), origin=1)
-        assert t._changes is not None
         for _ in range(2):
-            assert t._changes.apply(translation) is translation
-        assert store.get("external_id:u1") is None
+            assert t.tracker.apply(translation) is translation
+        assert known(store, "external_id:u1") is None
 
     def test_two_objects_of_one_user_in_one_translation(self) -> None:
         """A custom rule writing an attribute twice in one request: the second write is
@@ -345,19 +361,17 @@ class TestComparison:
         u1 = Identifier("external_id", "u1")
         request = UsersTrack(attributes=(UserAttributes(identifier=u1, values={"plan": "pro"}),
                                          UserAttributes(identifier=u1, values={"plan": "free"})))
-        assert t._changes is not None
         translation = sb.Translation(requests=(request,), origin="m")
-        assert t._changes.apply(translation) is translation
+        assert t.tracker.apply(translation) is translation
         assert t.translate(identify({"plan": "free"})).skipped == "no attribute changed"
 
     def test_input_is_not_changed(self) -> None:
         """Dropping values builds new objects; the translation given is left as it was."""
         t = tracker()
         t.translate(identify({"plan": "pro"}))
-        assert t._changes is not None
         plain = sb.Translator(sb.Settings()).translate(identify({"plan": "pro", "n": 1}))
         before = attrs.asdict(plain)
-        tracked = t._changes.apply(plain)
+        tracked = t.tracker.apply(plain)
         assert sent(tracked) == {"n": 1}
         assert attrs.asdict(plain) == before
 
@@ -423,11 +437,10 @@ class TestIdentifyMerge:
         ok = b'{"message": "success"}'
         assert t.acknowledge(interpret_response(track_request, 201, {}, ok),
                              request=track_request) == 0
-        assert t._changes is not None
-        assert t._changes.pending == 1  # the merge
+        assert t.tracker.pending == 1  # the merge
         t.acknowledge(interpret_response(identify_request, 201, {}, ok),
                       request=identify_request)
-        assert t._changes.pending == 0
+        assert t.tracker.pending == 0
         again = t.translate(self.event())
         assert self.endpoints(again) == ["/users/track"]
         assert sent(again) == {"plan": "pro"}
@@ -458,9 +471,8 @@ class TestNewAlias:
     """``/users/alias/new`` (from a rule of one's own) joins the alias to the user: the
     user's values become unknown, and writes through the alias are never dropped."""
 
-    def translator(self) -> sb.Translator:
-        return sb.Translator(sb.Settings(), store=MemoryStore(), commit="on_translate",
-                             rules=_create_alias_rules())
+    def translator(self) -> Pipeline:
+        return Pipeline(sb.Settings(), MemoryStore(), "on_translate", _create_alias_rules())
 
     def test_a_new_alias_of_the_user_forgets_their_values(self) -> None:
         t = self.translator()
@@ -472,7 +484,7 @@ class TestNewAlias:
         assert sent(t.translate(identify({"plan": "pro"}))) == {"plan": "pro"}
 
     def test_acknowledged_with_its_request(self) -> None:
-        t = sb.Translator(sb.Settings(), store=MemoryStore(), rules=_create_alias_rules())
+        t = Pipeline(sb.Settings(), MemoryStore(), "acknowledge", _create_alias_rules())
         first = t.translate(identify({"plan": "pro"}))
         t.acknowledge([first.origin])
         created = t.translate({"type": "track", "userId": "u1", "event": "Create Alias",
@@ -605,7 +617,7 @@ class TestAcknowledge:
         two = t.translate(identify({"plan": "pro"}))
         assert t.acknowledge([two.origin]) == 0  # "free" still pending: not alone
         assert t.acknowledge([one.origin]) == 0
-        assert "plan" not in (store.get("external_id:u1") or {})
+        assert "plan" not in (known(store, "external_id:u1") or {})
         assert sent(t.translate(identify({"plan": "pro"}))) == {"plan": "pro"}
 
     def test_other_attributes_commit_out_of_order(self) -> None:
@@ -680,8 +692,7 @@ class TestAcknowledge:
         first = t.translate(identify({"plan": "pro"}))
         assert t.acknowledge([first.origin, "never-seen", 42]) == 1
         assert t.acknowledge([first.origin]) == 0
-        assert t._changes is not None
-        assert t._changes.pending == 0
+        assert t.tracker.pending == 0
 
     def test_events_without_a_message_id(self) -> None:
         """Events named by their position in the stream are acknowledged by it."""
@@ -696,31 +707,38 @@ class TestAcknowledge:
     def test_pending_writes_are_bounded(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """Beyond MAX_PENDING, the oldest pending writes are forgotten: acknowledging
         them later commits nothing, and their attributes are unknown."""
-        monkeypatch.setattr(state, "MAX_PENDING", 2)
+        monkeypatch.setattr(tracking.tracker, "MAX_PENDING", 2)
         store = MemoryStore()
         t = tracker(store, commit="acknowledge")
         t.acknowledge([t.translate(identify({"plan": "free"}, user="u0")).origin])
-        assert store.get("external_id:u0") == {"plan": "free"}
+        assert known(store, "external_id:u0") == {"plan": "free"}
         oldest = t.translate(identify({"plan": "pro"}, user="u0"))
         for n in range(1, 3):
             t.translate(identify({"plan": "pro"}, user=f"u{n}"))
-        assert t._changes is not None
-        assert t._changes.pending == 2
-        assert store.get("external_id:u0") is None  # "pro" may have landed
+        assert t.tracker.pending == 2
+        assert known(store, "external_id:u0") is None  # "pro" may have landed
         assert t.acknowledge([oldest.origin]) == 0
         assert sent(t.translate(identify({"plan": "free"}, user="u0"))) == {"plan": "free"}
 
-    def test_without_a_store_acknowledge_does_nothing(self) -> None:
-        """A translator without a store accepts acknowledgements and ignores them."""
-        t = sb.Translator(sb.Settings())
-        assert t.acknowledge(["m1"]) == 0
+    def test_a_request_class_without_declaration_is_an_error(self) -> None:
+        """A request the tracker cannot read never passes silently: trusting values an
+        unknown endpoint may have changed would drop later writes as unchanged."""
+
+        @attrs.frozen(kw_only=True, slots=False)
+        class Odd:
+            endpoint = "/users/odd"
+            origins: Any = attrs.field(factory=dict)
+
+        translation = sb.Translation(requests=(Odd(),), origin="m1")  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="does not know Odd"):
+            Tracker(MemoryStore()).apply(translation)
 
     def test_bad_arguments(self) -> None:
         """The store must be a StateStore; commit one of the two modes."""
         with pytest.raises(TypeError, match="StateStore"):
-            sb.Translator(sb.Settings(), store={})  # type: ignore[arg-type]
+            Tracker({})  # type: ignore[arg-type]
         with pytest.raises(ValueError, match="commit"):
-            sb.Translator(sb.Settings(), store=MemoryStore(), commit="later")  # type: ignore[arg-type]
+            Tracker(MemoryStore(), commit="later")  # type: ignore[arg-type]
 
 
 class TestExplain:
@@ -731,13 +749,13 @@ class TestExplain:
         store = MemoryStore()
         t = tracker(store)
         t.translate(identify({"plan": "pro", "seats": 2}))
-        before = dict(store.get("external_id:u1") or {})
+        before = dict(known(store, "external_id:u1") or {})
         event = identify({"plan": "team", "seats": 2})
         for _ in range(2):
             explanation = t.explain(event)
             assert explanation.translation.unchanged == ("seats",)
             assert "unchanged, not sent: seats" in str(explanation)
-        assert store.get("external_id:u1") == before
+        assert known(store, "external_id:u1") == before
 
     def test_explain_of_a_new_merge(self) -> None:
         """explain takes a new merge into account without remembering it."""
@@ -757,13 +775,13 @@ class TestMemoryStore:
     def test_eviction_is_least_recently_used(self) -> None:
         """Reading a user keeps them; the user unused longest goes."""
         store = MemoryStore(max_users=2)
-        store.put("a", {"x": 1})
-        store.put("b", {"x": 2})
-        assert store.get("a") == {"x": 1}
-        store.put("c", {"x": 3})
+        store.put("a", rec(x=1))
+        store.put("b", rec(x=2))
+        assert store.get("a") == rec(x=1)
+        store.put("c", rec(x=3))
         assert "b" not in store
-        assert store.get("a") == {"x": 1}
-        assert store.get("c") == {"x": 3}
+        assert store.get("a") == rec(x=1)
+        assert store.get("c") == rec(x=3)
         assert len(store) == 2
 
     def test_eviction_only_costs_a_resend(self) -> None:
@@ -777,7 +795,7 @@ class TestMemoryStore:
     def test_delete_and_size_check(self) -> None:
         """delete forgets; max_users must be a whole number >= 1."""
         store = MemoryStore()
-        store.put("a", {"x": 1})
+        store.put("a", rec(x=1))
         store.delete("a")
         store.delete("a")
         assert store.get("a") is None
@@ -801,7 +819,7 @@ class TestSQLiteStore:
             t = tracker(store)
             t.translate(identify({"plan": "pro", "prefs": {"a": [1, 2.5], "b": False}}))
         with SQLiteStore(path) as store:
-            assert store.get("external_id:u1") == {"plan": "pro",
+            assert known(store, "external_id:u1") == {"plan": "pro",
                                                    "prefs": {"a": [1, 2.5], "b": False}}
             again = tracker(store).translate(identify({"plan": "pro",
                                                        "prefs": {"b": False, "a": [1.0, 2.5]}}))
@@ -823,10 +841,12 @@ class TestSQLiteStore:
         """One row per user: the key and the compact JSON of the record."""
         path = tmp_path / "state.db"
         with SQLiteStore(path) as store:
-            store.put("external_id:u1", {"plan": "pro", "n": [1, 2]})
+            store.put("external_id:u1", UserRecord(values={"plan": "pro", "n": [1, 2]}))
+            store.put("external_id:u2", UserRecord(aliases=frozenset({'user_alias:["l","a"]'})))
         db = sqlite3.connect(path)
-        assert db.execute("SELECT key, data FROM users").fetchall() == [
-            ("external_id:u1", '{"plan":"pro","n":[1,2]}')]
+        assert db.execute("SELECT key, data FROM users ORDER BY key").fetchall() == [
+            ("external_id:u1", '{"values":{"plan":"pro","n":[1,2]}}'),
+            ("external_id:u2", '{"aliases":["user_alias:[\\"l\\",\\"a\\"]"]}')]
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
         db.close()
 
@@ -835,16 +855,16 @@ class TestSQLiteStore:
         path = tmp_path / "state.db"
         with SQLiteStore(path, commit_every=3) as writer:
             reader = SQLiteStore(path, readonly=True)
-            writer.put("a", {"x": 1})
-            writer.put("b", {"x": 2})
+            writer.put("a", rec(x=1))
+            writer.put("b", rec(x=2))
             assert reader.get("a") is None
-            writer.put("c", {"x": 3})
-            assert reader.get("a") == {"x": 1}
+            writer.put("c", rec(x=3))
+            assert reader.get("a") == rec(x=1)
             writer.delete("a")
-            assert reader.get("a") == {"x": 1}
+            assert reader.get("a") == rec(x=1)
             writer.flush()
             assert reader.get("a") is None
-            assert reader.get("c") == {"x": 3}
+            assert reader.get("c") == rec(x=3)
             reader.close()
 
     def test_readers_while_a_writer_holds_a_transaction(self, tmp_path: Path) -> None:
@@ -852,15 +872,15 @@ class TestSQLiteStore:
         in the file."""
         path = tmp_path / "state.db"
         writer = SQLiteStore(path, commit_every=None)
-        writer.put("a", {"x": 1})
+        writer.put("a", rec(x=1))
         writer.flush()
         for n in range(2500):  # more than a write batch: written, not committed
-            writer.put(f"u{n}", {"x": n})
+            writer.put(f"u{n}", rec(x=n))
         with SQLiteStore(path, readonly=True) as reader:
-            assert reader.get("a") == {"x": 1}
+            assert reader.get("a") == rec(x=1)
             assert reader.get("u0") is None
             assert len(reader) == 1
-        assert writer.get("u0") == {"x": 0}
+        assert writer.get("u0") == rec(x=0)
         writer.close()
         with SQLiteStore(path, readonly=True) as reader:
             assert len(reader) == 2501
@@ -869,15 +889,15 @@ class TestSQLiteStore:
         """rollback drops the uncommitted writes; a block that raises rolls back."""
         path = tmp_path / "state.db"
         with SQLiteStore(path, commit_every=None) as store:
-            store.put("kept", {"x": 1})
+            store.put("kept", rec(x=1))
             store.flush()
-            store.put("dropped", {"x": 2})
+            store.put("dropped", rec(x=2))
             store.rollback()
             assert store.get("dropped") is None
 
         def fail() -> None:
             with SQLiteStore(path, commit_every=None) as store:
-                store.put("also dropped", {"x": 3})
+                store.put("also dropped", rec(x=3))
                 raise RuntimeError
 
         with pytest.raises(RuntimeError):
@@ -987,7 +1007,7 @@ def _apply(profiles: dict[str, dict[str, Any]], obj: dict[str, Any]) -> None:
         if name in ("external_id", "_merge_objects", "_update_existing_only"):
             continue
         current = profile.get(name)
-        if isinstance(value, dict) and value and set(value) <= state.OPERATIONS:
+        if isinstance(value, dict) and value and set(value) <= tracking.OPERATIONS:
             items = list(current) if isinstance(current, list) else []
             if "inc" in value:
                 profile[name] = _number(current) + value["inc"]
@@ -1136,11 +1156,11 @@ def test_the_store_never_holds_a_value_braze_may_not_have(
     def check() -> None:
         busy = set().union(*unacknowledged.values())
         for user in ("u1", "u2"):
-            record = store.get(user_key(Identifier("external_id", user))) or {}
+            record = known(store, user_key(Identifier("external_id", user))) or {}
             if (user, "*") in busy:
                 continue
             for name, value in record.items():
-                if name[:1] != "$" and (user, name) not in busy:
+                if (user, name) not in busy:
                     assert name in profiles.get(user, {}), (user, name)
                     assert _canonical(value) == _canonical(profiles[user][name]), (user, name)
 
@@ -1220,3 +1240,138 @@ def test_benchmark_runs_and_reports(monkeypatch: pytest.MonkeyPatch,
     for line in ("attribute writes saved", "MemoryStore / no store",
                  "SQLiteStore / no store"):
         assert line in report
+
+
+# -- threads and file layouts ----------------------------------------------------------
+
+
+def _hammer(store: StateStore, threads: int = 8, rounds: int = 300) -> None:
+    """Several threads reading, writing and deleting their own and shared users at once;
+    afterwards every thread's own users hold exactly its last writes."""
+    import threading
+
+    errors: list[BaseException] = []
+    start = threading.Barrier(threads)
+
+    def work(n: int) -> None:
+        try:
+            start.wait()
+            for i in range(rounds):
+                store.put(f"own:{n}:{i % 7}", rec(n=n, i=i))
+                store.put("shared", rec(by=n))
+                found = store.get(f"own:{n}:{i % 7}")
+                assert found == rec(n=n, i=i), found
+                if i % 5 == 0:
+                    store.delete(f"own:{n}:{(i + 3) % 7}")
+                store.get("shared")
+        except BaseException as error:
+            errors.append(error)
+
+    workers = [threading.Thread(target=work, args=(n,)) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert errors == []
+    store.flush()
+    for n in range(threads):
+        for slot in range(7):
+            last = max(i for i in range(rounds) if i % 7 == slot)
+            deleted = [i for i in range(rounds) if i % 5 == 0 and (i + 3) % 7 == slot]
+            expected = None if deleted and max(deleted) > last else rec(n=n, i=last)
+            assert store.get(f"own:{n}:{slot}") == expected
+    assert store.get("shared") in [rec(by=n) for n in range(threads)]
+
+
+class TestThreads:
+    """The stores and the tracker are shared by the delivery code's threads."""
+
+    def test_memory_store(self) -> None:
+        _hammer(MemoryStore())
+
+    def test_sqlite_store(self, tmp_path: Path) -> None:
+        with SQLiteStore(tmp_path / "state.db", commit_every=50, cache_size=3) as store:
+            _hammer(store)
+        with SQLiteStore(tmp_path / "state.db", readonly=True) as store:
+            assert store.get("own:0:0") is not None
+
+    def test_sqlite_store_used_from_another_thread(self, tmp_path: Path) -> None:
+        """Opened in one thread, used in another (it failed there before)."""
+        import threading
+
+        store = SQLiteStore(tmp_path / "state.db")
+        result: list[Any] = []
+        thread = threading.Thread(target=lambda: (store.put("u", rec(x=1)),
+                                                  result.append(store.get("u"))))
+        thread.start()
+        thread.join()
+        assert result == [rec(x=1)]
+        store.close()
+
+    def test_tracker_acknowledged_from_several_threads(self) -> None:
+        """Translations acknowledged from eight threads at once: every value committed
+        exactly once, and the tracker left with nothing pending."""
+        import threading
+
+        t = tracker(commit="acknowledge")
+        translations = [t.translate(identify({"plan": "pro"}, user=f"u{n}"))
+                        for n in range(400)]
+        committed: list[int] = []
+        lock = threading.Lock()
+
+        def work(part: list[sb.Translation]) -> None:
+            for translation in part:
+                count = t.acknowledge([translation.origin])
+                with lock:
+                    committed.append(count)
+
+        workers = [threading.Thread(target=work, args=(translations[n::8],))
+                   for n in range(8)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        assert sum(committed) == 400
+        assert t.tracker.pending == 0
+
+
+class TestLayouts:
+    def test_a_file_of_the_first_layout_is_upgraded(self, tmp_path: Path) -> None:
+        """Records whose notes were '$' keys among the values become typed records."""
+        path = tmp_path / "old.db"
+        db = sqlite3.connect(path)
+        db.execute("CREATE TABLE users (key TEXT PRIMARY KEY NOT NULL, data TEXT NOT NULL) "
+                   "WITHOUT ROWID")
+        db.execute(f"PRAGMA application_id={tracking.stores.APPLICATION_ID}")
+        db.execute("PRAGMA user_version=1")
+        db.executemany("INSERT INTO users VALUES (?, ?)", [
+            ("external_id:u1", '{"plan":"pro","$alias:[\\"lbl\\",\\"a1\\"]":true}'),
+            ('user_alias:["lbl","a1"]', '{"$merged":["u1"]}'),
+            ("cohort:c1", '{"$name":"VIP"}')])
+        db.commit()
+        db.close()
+        with SQLiteStore(path, readonly=True) as store:  # read as it is
+            assert store.get("cohort:c1") == UserRecord(values={"name": "VIP"})
+        with SQLiteStore(path) as store:
+            assert store.get("external_id:u1") == UserRecord(
+                values={"plan": "pro"}, aliases=frozenset({'user_alias:["lbl","a1"]'}))
+            assert store.get('user_alias:["lbl","a1"]') == UserRecord(
+                merged_into=("external_id:u1",))
+        db = sqlite3.connect(path)
+        assert db.execute("PRAGMA user_version").fetchone() == (2,)
+        assert db.execute("SELECT data FROM users WHERE key = 'cohort:c1'").fetchone() == (
+            '{"values":{"name":"VIP"}}',)
+        db.close()
+        with SQLiteStore(path) as store:  # the merge is still known: not sent again
+            t = tracker(store, anonymous_users="alias", alias_label="lbl")
+            merged = t.translate({"type": "identify", "userId": "u1", "anonymousId": "a1",
+                                  "traits": {}, "timestamp": T})
+            assert [r.endpoint for r in merged] == ["/users/track"]
+
+    def test_records_round_trip_through_json(self) -> None:
+        record = UserRecord(values={"a": [1, {"b": None}]}, aliases=frozenset({"k2", "k1"}),
+                            merged_into=("external_id:x",))
+        assert UserRecord.from_json(record.to_json()) == record
+        assert record.to_json()["aliases"] == ["k1", "k2"]
+        assert UserRecord().to_json() == {}
+        assert not UserRecord()

@@ -49,7 +49,7 @@ from .rules import (
 )
 from .scope import Scope, Skip
 from .settings import Settings
-from .state import MemoryStore, SQLiteStore, StateStore
+from .tracking import MemoryStore, SQLiteStore, StateStore, Tracker
 from .translate import Explanation, Translation, Translator, explain, translate
 
 __all__ = [
@@ -81,6 +81,7 @@ __all__ = [
     "Skip",
     "StateStore",
     "Track",
+    "Tracker",
     "Translation",
     "Translator",
     "UsersAliasNew",

@@ -61,7 +61,8 @@ from .braze import Request, UsersTrack
 from .errors import InvalidEvent, InvalidSettings, Problem
 from .limits import MAX_EVENT_CHARS
 from .settings import SEGMENT_KEYS, Settings
-from .state import SUBSCRIPTION_FIELDS, SQLiteStore
+from .tracking import SUBSCRIPTION_FIELDS, SQLiteStore, Tracker
+from .tracking.records import UserRecord
 from .translate import Translator
 
 __all__ = ["FREE_ATTRIBUTES", "data_points", "main"]
@@ -727,8 +728,9 @@ def _reject(rejects: _Rejects, item: Parsed, error: Exception) -> None:
                 "internal error (please report it)", "")
 
 
-def _translate(sources: Sequence[Source], translator: Translator, tally: Tally,
-               rejects: _Rejects, progress: _Progress, stdin: IO[bytes]) -> Iterator[Request]:
+def _translate(sources: Sequence[Source], translator: Translator, tracker: Tracker | None,
+               tally: Tally, rejects: _Rejects, progress: _Progress,
+               stdin: IO[bytes]) -> Iterator[Request]:
     """Read, parse and translate every input: the requests, in input order. Each line is
     counted as exactly one of translated, skipped or rejected.
 
@@ -740,6 +742,8 @@ def _translate(sources: Sequence[Source], translator: Translator, tally: Tally,
     for item in _parsed(sources, tally, rejects, progress, stdin):
         try:
             translation = translate(item[3], position=item[4])
+            if tracker is not None:
+                translation = tracker.apply(translation)
         except Exception as error:  # InvalidEvent, or a bug: counted, the run goes on
             _reject(rejects, item, error)
             continue
@@ -991,14 +995,14 @@ class _Preview:
 
     def __init__(self, path: str) -> None:
         self.base = _open_state(path, readonly=True) if os.path.exists(path) else None
-        self.changes: dict[str, Mapping[str, Any] | None] = {}
+        self.changes: dict[str, UserRecord | None] = {}
 
-    def get(self, user: str) -> Mapping[str, Any] | None:
+    def get(self, user: str) -> UserRecord | None:
         if user in self.changes:
             return self.changes[user]
         return None if self.base is None else self.base.get(user)
 
-    def put(self, user: str, record: Mapping[str, Any]) -> None:
+    def put(self, user: str, record: UserRecord) -> None:
         self.changes[user] = record
 
     def delete(self, user: str) -> None:
@@ -1014,12 +1018,14 @@ class _Preview:
 
 def _run_with(args: argparse.Namespace, streams: _Streams, sources: list[Source],
               settings: Settings, store: SQLiteStore | _Preview | None, writes: bool) -> int:
-    translator = Translator(settings, store=store, commit="on_translate")
+    translator = Translator(settings)
+    tracker = None if store is None else Tracker(store, commit="on_translate")
     tally = Tally()
     tally.tracking = store is not None
     start = time.perf_counter()
     with _session(args, streams, sources, tally, writes=writes) as (out, rejects, progress):
-        requests = _translate(sources, translator, tally, rejects, progress, streams.stdin)
+        requests = _translate(sources, translator, tracker, tally, rejects, progress,
+                              streams.stdin)
         _write(_batched(requests, batch=args.batch, max_total=args.max_total), out, tally,
                _json.dumps)
     seconds = time.perf_counter() - start
@@ -1073,7 +1079,11 @@ def _explain(args: argparse.Namespace, streams: _Streams) -> int:
     settings = _load_settings(args)
     store = None if args.state is None else _open_state(args.state, readonly=True)
     try:
-        text = str(Translator(settings, store=store).explain(event))
+        explanation = Translator(settings).explain(event)
+        if store is not None:
+            explanation = attrs.evolve(explanation, translation=Tracker(store).preview(
+                explanation.translation))
+        text = str(explanation)
     finally:
         if store is not None:
             store.close()

@@ -7,15 +7,15 @@ carries ``error`` instead), so every event that goes in comes out exactly once a
 translated, skipped (with a reason) or rejected (with its problems). ``explain`` shows,
 for a notebook, which rules matched and what each emitted.
 
-With a ``store`` (see :mod:`segment_braze.state`), a translator leaves out the attribute
-values Braze already has; ``acknowledge`` tells it which requests were delivered.
+Change tracking (leaving out the values Braze already has) is a stage of its own after
+translation: :class:`~segment_braze.tracking.Tracker`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import attrs
 
@@ -35,10 +35,6 @@ from .mapping.identity import resolve
 from .rules import DEFAULT_RULES, EVENT_TYPES, Bound, Rule, bind, check_rules
 from .scope import Output, Resolver, Scope, Skip
 from .settings import Settings
-from .state import Commit, StateStore, Tracker
-
-if TYPE_CHECKING:
-    from .responses import Outcome
 
 __all__ = ["Explanation", "Step", "Translation", "Translator", "explain", "translate"]
 
@@ -131,17 +127,13 @@ class Translator:
     replace or drop rows). ``clock`` gives the translation time, used for events with no
     time at all; pass a fixed one for reproducible output.
 
-    ``store`` (a :class:`~segment_braze.state.StateStore`) turns on change tracking:
-    attribute values equal to the ones Braze is known to have are left out, and
-    ``Translation.unchanged`` names them. ``commit`` says when a sent value counts as
-    known: ``"acknowledge"`` (the default) once :meth:`acknowledge` hears it was
-    delivered; ``"on_translate"`` at once, for output that is written rather than sent
-    (if it is never sent, the values are remembered anyway and not sent again).
+    The translator keeps no state between events: to leave out the values Braze
+    already has, pass each translation through a
+    :class:`~segment_braze.tracking.Tracker`.
     """
 
     def __init__(self, settings: Settings, *, rules: tuple[Rule, ...] = DEFAULT_RULES,
-                 clock: Callable[[], datetime] = _now, resolve: Resolver = resolve,
-                 store: StateStore | None = None, commit: Commit = "acknowledge") -> None:
+                 clock: Callable[[], datetime] = _now, resolve: Resolver = resolve) -> None:
         if not isinstance(settings, Settings):
             raise TypeError(f"settings must be a Settings, got {type(settings).__name__}")
         self.settings = settings
@@ -155,7 +147,6 @@ class Translator:
             kind: tuple((r, test) for r, test in bound if test is not False and kind in r.types)
             for kind in EVENT_TYPES
         }
-        self._changes = None if store is None else Tracker(store, commit=commit)
 
     def __repr__(self) -> str:
         return f"Translator({self.settings!r}, rules=<{len(self.rules)} rules>)"
@@ -170,28 +161,7 @@ class Translator:
         faithfully (or, with ``strict``, when anything had to be dropped or fixed).
         """
         model = event if isinstance(event, MODELS) else structure_event(event)
-        translation = self._run(model, _origin_of(event, position), None)
-        if self._changes is not None:
-            return self._changes.apply(translation)
-        return translation
-
-    def acknowledge(self, outcomes: Iterable[Outcome | Origin], *,
-                    request: Request | None = None) -> int:
-        """Tell the change tracker what became of the requests: the outcomes of
-        :func:`~segment_braze.batching.interpret_response`, or the origins of delivered
-        events. Returns how many attribute values were committed (0 without a store).
-
-        A delivered event's values are committed: later writes of the same values are
-        left out. Pass every outcome, not only the delivered ones: a retry or a failure
-        (or a delivery with Braze's minor errors about the event) may have left a value
-        half-written, so it is sent again next time. Pass ``request`` (the request the
-        outcomes answer) when one event's objects may travel in several requests (an
-        identify with its ``/users/identify`` merge, batches that split an event), so
-        that only what that request carried is committed.
-        """
-        if self._changes is None:
-            return 0
-        return self._changes.acknowledge(outcomes, request)
+        return self._run(model, _origin_of(event, position), None)
 
     def _run(self, event: SegmentEvent, origin: Origin,
              steps: list[Step] | None) -> Translation:
@@ -253,16 +223,13 @@ class Translator:
 
     def explain(self, event: Mapping[str, Any] | SegmentEvent) -> Explanation:
         """Which rules met ``event``, what each emitted, and the translation (or the
-        error). Never raises for a bad event. With a store, the translation leaves out
-        the unchanged values, but nothing is remembered."""
+        error). Never raises for a bad event."""
         steps: list[Step] = []
         origin = _origin_of(event, None)
         model: SegmentEvent | None = None
         try:
             model = event if isinstance(event, MODELS) else structure_event(event)
             translation = self._run(model, origin, steps)
-            if self._changes is not None:
-                translation = self._changes.apply(translation, remember=False)
         except InvalidEvent as error:
             translation = Translation(error=error, origin=origin)
         ran = {s.rule for s in steps}

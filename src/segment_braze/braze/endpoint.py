@@ -167,6 +167,8 @@ class Request:
     arrays: ClassVar[tuple[str, ...]]
     #: For each part, the origin of each entry, in order.
     origins: Mapping[str, tuple[Origin, ...]]
+    _origin_parts: ClassVar[tuple[tuple[str, str], ...]]
+    _origin_keys: ClassVar[frozenset[str]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -176,6 +178,12 @@ class Request:
                 raise TypeError(f"{cls.__name__}.ENDPOINT must be an Endpoint")
             cls.endpoint = declared.path
             cls.arrays = tuple(p.name for p in declared.parts if not p.single)
+            # What checking origins needs, read once: each part's name and the attribute
+            # holding its entries ("" for a request that is its own one entry), and
+            # every key origins may have.
+            cls._origin_parts = tuple((p.name, "" if p.single else p.attribute)
+                                      for p in declared.parts)
+            cls._origin_keys = frozenset(p.name for p in declared.parts) | EXTRA_ORIGINS
 
     # -- entries and origins -------------------------------------------------------------
 
@@ -210,21 +218,28 @@ class Request:
 
     def _check_origins(self) -> None:
         """Origins given directly must match the entries one for one."""
+        try:
+            parts = self._origin_parts
+        except AttributeError:
+            self._declaration()  # raises: the class declares no ENDPOINT
+            raise
         origins = self.origins
-        for part in self._declaration().parts:
-            count = len(self.entries(part))
-            given = origins.get(part.name)
+        for name, attribute in parts:
+            count = len(getattr(self, attribute)) if attribute else 1
+            given = origins.get(name)
             if given is None:
                 if count:
                     raise ValueError(f"{type(self).__name__}: origins has no entry "
-                                     f"{part.name!r} for its {count} entries")
+                                     f"{name!r} for its {count} entries")
             elif len(given) != count:
-                raise ValueError(f"{type(self).__name__}: origins[{part.name!r}] has "
+                raise ValueError(f"{type(self).__name__}: origins[{name!r}] has "
                                  f"{len(given)} origins for {count} entries")
-        unknown = origins.keys() - {p.name for p in self.ENDPOINT.parts} - EXTRA_ORIGINS
-        if unknown:
-            raise ValueError(f"{type(self).__name__}: origins names no part "
-                             f"{sorted(unknown)!r}")
+        keys = self._origin_keys
+        for key in origins:
+            if key not in keys:
+                unknown = sorted(k for k in origins if k not in keys)
+                raise ValueError(f"{type(self).__name__}: origins names no part "
+                                 f"{unknown!r}")
 
     def with_origin(self, origin: Origin) -> Any:
         """The same request with every entry marked as coming from ``origin``."""

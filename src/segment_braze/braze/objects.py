@@ -62,15 +62,17 @@ class Identifier:
 
     kind: IdentifierKind
     value: str | UserAlias
-    #: The key of the user it names (see :func:`user_key`).
-    key: UserKey = attrs.field(init=False, eq=False, repr=False)
 
-    @key.default
-    def _key(self) -> UserKey:
-        value = self.value
-        if type(value) is str:
-            return self.kind + ":" + value
-        return alias_key(value)  # type: ignore[arg-type]
+    @property
+    def key(self) -> UserKey:
+        """The key of the user it names (see :func:`user_key`), computed once."""
+        cached: UserKey | None = self.__dict__.get("_key")
+        if cached is None:
+            value = self.value
+            cached = (alias_key(value) if isinstance(value, UserAlias)
+                      else self.kind + ":" + value)
+            self.__dict__["_key"] = cached
+        return cached
 
     def to_json(self) -> dict[str, Any]:
         value = self.value
