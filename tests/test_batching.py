@@ -108,8 +108,40 @@ def assert_well_formed(before: Sequence[Request], after: Sequence[Request], *,
             assert len(touched) == len(set(touched)), "a user twice in one request"
         if max_objects <= 75 and (max_total is None or max_total <= 75):
             assert check(request) == [], "Braze accepts the body"
-    assert all_tokens(after) == all_tokens(before), "every entry exactly once, with its origin"
-    assert applied(after) == applied(before), "each user's order as Braze applies it"
+    repeats = merged_repeats(before, after)
+    kept = all_tokens(before)
+    kept.subtract(repeats)
+    assert all_tokens(after) == +kept, "every entry exactly once, with its origin"
+    expected = {user: [t for t in tokens if t not in repeats]
+                for user, tokens in applied(before).items()}
+    assert applied(after) == {u: t for u, t in expected.items() if t}, (
+        "each user's order as Braze applies it")
+
+
+#: The arrays whose entries Braze applies once however often they are repeated in a row.
+IDEMPOTENT = ("external_ids", "aliases_to_identify")
+
+
+def merged_repeats(before: Sequence[Request], after: Sequence[Request]) -> Counter[Any]:
+    """The input entries that batching merged into an equal earlier entry (their origins
+    listed under ``superseded``), each checked to be a repeat: for every user it names,
+    the entry right before it in that user's input order is an equal entry."""
+    superseded = Counter(o for r in after for o in r.origins.get("superseded", ())
+                         if not isinstance(r, sb.CohortUsers))
+    repeats: Counter[Any] = Counter()
+    previous: dict[Identifier, tuple[Any, ...]] = {}
+    for request in before:
+        for array, entry, origin in entries(request):
+            t = token(array, entry, origin)
+            users = list(dict.fromkeys(users_of(request, array, entry)))
+            if (superseded[origin] and array in IDEMPOTENT
+                    and all(previous.get(u, ())[1:] == t[1:] for u in users)):
+                superseded[origin] -= 1
+                repeats[t] += 1
+            for user in users:
+                previous[user] = t
+    assert +superseded == Counter(), "every superseded origin is a repeated entry"
+    return repeats
 
 
 # -- random streams of translated events -------------------------------------------------
@@ -227,6 +259,12 @@ def delete_of(user: str, origin: Origin) -> UsersDelete:
     return UsersDelete(external_ids=(user,)).with_origin(origin)  # type: ignore[no-any-return]
 
 
+def merge_of(merged: str, kept: str, origin: Origin) -> UsersMerge:
+    update = MergeUpdate(merge=Identifier("external_id", merged),
+                         keep=Identifier("external_id", kept))
+    return UsersMerge(merge_updates=(update,)).with_origin(origin)  # type: ignore[no-any-return]
+
+
 def identify_of(user: str, alias: str, origin: Origin,
                 behavior: str = "merge") -> UsersIdentify:
     entry = AliasToIdentify(user, UserAlias(alias, "segment_anonymous_id"))
@@ -288,10 +326,12 @@ class TestOrder:
                               ("/users/track", {"events": (2, 3)})]
 
     def test_a_user_appears_once_per_request_of_other_endpoints(self) -> None:
-        """Braze gives no order inside a delete, identify or merge request."""
-        out = batch([delete_of("u1", 0), delete_of("u2", 1), delete_of("u1", 2)])
-        assert shape(out) == [("/users/delete", {"external_ids": (0, 1)}),
-                              ("/users/delete", {"external_ids": (2,)})]
+        """Braze gives no order inside a delete, identify or merge request: a merge
+        naming a user already in an open merge request goes into a later one."""
+        out = batch([merge_of("u1", "u9", 0), merge_of("u2", "u8", 1),
+                     merge_of("u1", "u7", 2)])
+        assert shape(out) == [("/users/merge", {"merge_updates": (0, 1)}),
+                              ("/users/merge", {"merge_updates": (2,)})]
 
     def test_identify_requests_merge_only_with_the_same_merge_behavior(self) -> None:
         out = batch([identify_of("u1", "a1", 0), identify_of("u2", "a2", 1, "none"),
@@ -493,3 +533,42 @@ class TestArguments:
         """Checked when called, not when the first request is drawn."""
         with pytest.raises(error, match=next(iter(kwargs))):
             iter_batches([], **kwargs)
+
+
+class TestRepeats:
+    """A repeated deletion or identify merge, with nothing of its users in between, does
+    nothing more: it joins the earlier entry, its origin kept as superseded."""
+
+    @staticmethod
+    def delete(user: str, origin: Origin) -> UsersDelete:
+        return UsersDelete(external_ids=(user,), origins={"external_ids": (origin,)})
+
+    def test_repeated_deletes_collapse(self) -> None:
+        """51 deletions of two users: one request of two entries, accounting for all."""
+        stream = [self.delete(f"u{n % 2}", n) for n in range(51)]
+        (out,) = batch(stream)
+        assert out.to_json() == {"external_ids": ["u0", "u1"]}
+        assert out.origins["external_ids"] == (0, 1)
+        assert sorted(out.origins["superseded"]) == list(range(2, 51))
+
+    def test_a_delete_after_other_writes_is_sent_again(self) -> None:
+        """Between the two deletions the user came back: both are sent, in order."""
+        out = batch([self.delete("u1", "d1"), event_of("u1", "e1"), self.delete("u1", "d2")])
+        assert shape(out) == [("/users/delete", {"external_ids": ("d1",)}),
+                              ("/users/track", {"events": ("e1",)}),
+                              ("/users/delete", {"external_ids": ("d2",)})]
+
+    def test_repeated_identify_merges_collapse(self) -> None:
+        alias = UserAlias("anon-1", "segment_anonymous_id")
+        stream = [UsersIdentify(aliases_to_identify=(AliasToIdentify("u1", alias),),
+                                origins={"aliases_to_identify": (n,)}) for n in range(3)]
+        (out,) = batch(stream)
+        assert len(out.to_json()["aliases_to_identify"]) == 1
+        assert out.origins == {"aliases_to_identify": (0,), "superseded": (1, 2)}
+
+    def test_superseded_outcomes_are_read_from_the_answer(self) -> None:
+        """Braze's answer reaches every event, the merged repeats too."""
+        (out,) = batch([self.delete("u1", "a"), self.delete("u1", "b")])
+        outcomes = sb.interpret_response(out, 202, {}, b'{"deleted": 1}')
+        assert [(o.origin, o.status) for o in outcomes] == [("a", "delivered"),
+                                                           ("b", "delivered")]

@@ -93,7 +93,8 @@ def endpoint_of(request: object) -> Endpoint:
 class _Open:
     """One open ``ordered`` request: its entries and their origins, part by part."""
 
-    __slots__ = ("base", "cls", "fields", "items", "origins", "room", "rooms", "total")
+    __slots__ = ("base", "cls", "fields", "items", "origins", "room", "rooms", "superseded",
+                 "total")
 
     def __init__(self, base: int, cls: type[Request], fields: dict[str, Any],
                  rooms: Sequence[list[_Open]]) -> None:
@@ -107,12 +108,16 @@ class _Open:
         self.room = [True] * len(rooms)
         self.rooms = rooms
         self.total = 0
+        #: Origins of repeated idempotent entries merged into this request's entries.
+        self.superseded: list[Origin] = []
 
     def build(self) -> Request:
         parts = self.cls.ENDPOINT.parts
         pairs = {part.name: list(zip(items, origins, strict=True))
                  for part, items, origins in zip(parts, self.items, self.origins, strict=True)}
-        return self.cls.from_pairs(pairs, **self.fields)  # type: ignore[no-any-return]
+        extra = {"superseded": tuple(self.superseded)} if self.superseded else None
+        return self.cls.from_pairs(  # type: ignore[no-any-return]
+            pairs, extra_origins=extra, **self.fields)
 
 
 class _Member:
@@ -175,7 +180,8 @@ class _Kind:
         self.parts = tuple(
             (rank, part.name, "" if part.single else part.attribute, part.users,
              (0 if part.repeat_users else 1) - rank,
-             min(part.limit, max_objects) if part.adjustable else part.limit)
+             min(part.limit, max_objects) if part.adjustable else part.limit,
+             part.idempotent)
             for rank, part in enumerate(endpoint.parts))
         #: Open requests with room, per part, of an endpoint without ``group``.
         self.rooms: tuple[list[_Open], ...] = tuple([] for _ in endpoint.parts)
@@ -207,6 +213,9 @@ class _Batcher:
             OrderedDict())
         self.latest_seq = 0
         self.kinds: dict[type, _Kind] = {}
+        #: The open request holding each idempotent entry placed, by (class, group, part
+        #: rank, entry).
+        self.placed: dict[tuple[type, tuple[Any, ...], int, Any], _Open] = {}
 
     def add(self, request: Request) -> None:
         cls = type(request)
@@ -240,13 +249,15 @@ class _Batcher:
         last = self.last
         combined = kind.combined
         origins = request.origins
-        for rank, name, attribute, users_of, shift, limit in kind.parts:
+        for rank, name, attribute, users_of, shift, limit, idempotent in kind.parts:
             entries = getattr(request, attribute) if attribute else (request,)
             if not entries:
                 continue
             room = rooms[rank]
             for entry, origin in zip(entries, origins[name]):  # noqa: B905 - checked
                 users = users_of(entry)
+                if idempotent and self._repeat(kind.cls, group, rank, entry, users, origin):
+                    continue
                 if len(users) == 1:  # the common case
                     floor = last.get(users[0], -1) + shift
                 else:
@@ -258,6 +269,8 @@ class _Batcher:
                 items.append(entry)
                 target.origins[rank].append(origin)
                 position = target.base + rank
+                if idempotent:
+                    self.placed[(kind.cls, group, rank, entry)] = target
                 for user in users:
                     last[user] = position
                 if len(items) >= limit:
@@ -267,6 +280,20 @@ class _Batcher:
                     if target.total >= combined:
                         for other in range(len(kind.parts)):
                             self._fill(target, other)
+
+    def _repeat(self, cls: type[Request], group: tuple[Any, ...], rank: int, entry: Any,
+                users: tuple[UserKey, ...], origin: Origin) -> bool:
+        """Merge a repeat of an idempotent entry into the same entry of an open request,
+        when nothing of its users was placed after it; ``False`` when it cannot be."""
+        target = self.placed.get((cls, group, rank, entry))
+        if target is None:
+            return False
+        position = target.base + rank
+        last = self.last
+        if any(last.get(user) != position for user in users):
+            return False
+        target.superseded.append(origin)
+        return True
 
     def _later(self, room: list[_Open], floor: int, kind: _Kind, group: tuple[Any, ...],
                rooms: tuple[list[_Open], ...]) -> _Open:
@@ -315,6 +342,15 @@ class _Batcher:
             if first.room[rank]:
                 first.room[rank] = False
                 room.remove(first)
+        if self.placed:
+            group = tuple(first.fields.values())
+            for rank, *_, idempotent in self.kinds[first.cls].parts:
+                if not idempotent:
+                    continue
+                for entry in first.items[rank]:
+                    key = (first.cls, group, rank, entry)
+                    if self.placed.get(key) is first:
+                        del self.placed[key]
         self.out.append(first.build())
         if len(self.last) > self.purge_at:
             self._purge()

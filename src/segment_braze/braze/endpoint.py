@@ -84,7 +84,10 @@ class Part:
     request (``/users/track`` objects: yes; Braze processes merges and identifies in no
     guaranteed order, so there: no). ``adjustable`` parts take a lower limit from
     ``batch(max_objects=...)`` (accounts on smaller contracts). ``read`` is the
-    attribute holding the entries, when it is not ``name``.
+    attribute holding the entries, when it is not ``name``. ``idempotent``: an entry
+    sent again, with nothing of its users in between, does nothing more (a deletion, an
+    identify merge), so batching merges such a repeat into the earlier entry and keeps
+    its origin under ``origins["superseded"]``.
     """
 
     name: str
@@ -95,6 +98,7 @@ class Part:
     adjustable: bool = False
     single: bool = False
     read: str = ""
+    idempotent: bool = False
 
     @property
     def attribute(self) -> str:

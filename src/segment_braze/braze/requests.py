@@ -160,7 +160,8 @@ class UsersDelete(Request):
     """``POST /users/delete`` by external ids."""
 
     ENDPOINT: ClassVar[Endpoint] = Endpoint(
-        "/users/delete", (Part("external_ids", MAX_ENTRIES, _deleted_user, "forget"),),
+        "/users/delete",
+        (Part("external_ids", MAX_ENTRIES, _deleted_user, "forget", idempotent=True),),
         body=_delete_body, rate_limit=USERS_RATE)
     external_ids: tuple[str, ...]
     origins: Mapping[str, tuple[Origin, ...]] = origins_field()
@@ -172,7 +173,8 @@ class UsersIdentify(Request):
 
     ENDPOINT: ClassVar[Endpoint] = Endpoint(
         "/users/identify",
-        (Part("aliases_to_identify", MAX_ENTRIES, _identify_users, "join_once"),),
+        (Part("aliases_to_identify", MAX_ENTRIES, _identify_users, "join_once",
+              idempotent=True),),
         body=_identify_body, rate_limit=USERS_RATE, group=("merge_behavior",))
     aliases_to_identify: tuple[AliasToIdentify, ...]
     merge_behavior: Literal["none", "merge"] = "merge"

@@ -741,13 +741,16 @@ class Tracker:
             if not self._pending:
                 return 0
             parts = None if request is None else self._parts(request)
+            # A repeat merged into an equal entry (origins["superseded"]) carried what the
+            # entry carried: all of its writes are settled.
+            repeats = () if request is None else request.origins.get("superseded", ())
             committed = 0
             for origin, fate in fates.items():
                 seqs = self._by_origin.get(origin)
                 if not seqs:
                     continue
-                selected = None if parts is None else parts.get(origin)
-                if parts is not None and selected is None:
+                selected = None if parts is None or origin in repeats else parts.get(origin)
+                if selected is None and parts is not None and origin not in repeats:
                     continue
                 for seq in list(seqs):
                     committed += self._settle_seq(seq, origin, fate, selected)
