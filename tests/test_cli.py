@@ -34,7 +34,11 @@ from hypothesis import strategies as st
 
 import segment_braze as sb
 from segment_braze import _json, cli
+from segment_braze.archive import Source, find_sources
 from segment_braze.braze import Identifier, UserAttributes, UsersTrack
+from segment_braze.cli import arguments, commands
+from segment_braze.cli.accounting import Rejects, Tally
+from segment_braze.cli.progress import Progress
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -550,7 +554,7 @@ def test_directory_walk_order_and_filter(tmp_path: Path) -> None:
         path = tmp_path / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"")
-    found = [s.name for s in cli.expand_inputs([str(tmp_path)])]
+    found = [s.name for s in find_sources([str(tmp_path)])]
     assert found == [str(tmp_path / n) for n in ("a/z.json", "b/10.jsonl", "b/2.ndjson",
                                                  "c.gz")]
 
@@ -714,14 +718,14 @@ def test_every_line_is_accounted_for(lines: list[bytes]) -> None:
     data = b"\n".join(lines)
     rejects = io.BytesIO()
     out, err = io.BytesIO(), io.StringIO()
-    tally = cli.Tally()
-    source = cli.Source(name="<stdin>", path=None)
-    progress = cli._Progress(err, None, tally, enabled=False)
+    tally = Tally()
+    source = Source(name="<stdin>", path=None)
+    progress = Progress(err, None, tally, enabled=False)
     translator = sb.Translator(sb.Settings())
-    requests = cli._translate([source], translator, tally,
-                              cli._Rejects(tally, rejects, _json.dumps), progress,
-                              io.BytesIO(data))
-    cli._write(requests, out, tally, _json.dumps)
+    requests = commands.translate([source], translator, tally,
+                                  Rejects(tally, rejects, _json.dumps), progress,
+                                  io.BytesIO(data))
+    commands.write_requests(requests, out, tally, _json.dumps)
     if data.startswith(b"\x1f\x8b"):  # gzip's magic number: read as gzip, which it is not
         assert tally.errors
         assert tally.read == 0
@@ -776,7 +780,7 @@ def _example_events() -> Iterator[dict[str, Any]]:
 def test_example_archive_exercises_every_rule() -> None:
     """With examples/settings.json, every row of the rule table matches some event, and
     events end up translated, skipped and rejected."""
-    settings = cli.settings_from_file(json.loads((EXAMPLES / "settings.json").read_text()))
+    settings = sb.Settings.load(EXAMPLES / "settings.json")
     translator = sb.Translator(settings)
     matched: Counter[str] = Counter()
     statuses: Counter[str] = Counter()
@@ -808,11 +812,11 @@ def test_example_command_from_the_readme(tmp_path: Path) -> None:
 def test_every_flag_and_option_is_documented() -> None:
     """docs/cli.md names every option of translate, validate and explain."""
     page = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
-    parser = cli.build_parser()
+    parser = arguments.build_parser()
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     options = {o for sub in commands.choices.values() for action in sub._actions
                for o in action.option_strings if o.startswith("--") and o != "--help"}
-    assert options >= {f.option for f in cli.FLAGS}
+    assert options >= {f.option for f in arguments.FLAGS}
     assert sorted(o for o in options if o not in page) == []
 
 
