@@ -22,10 +22,10 @@ import subprocess
 import sys
 import zlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import pytest
@@ -35,10 +35,20 @@ from hypothesis import strategies as st
 import segment_braze as sb
 from segment_braze import _json, cli
 from segment_braze.archive import Source, find_sources
-from segment_braze.braze import Identifier, UserAttributes, UsersTrack
+from segment_braze.braze import (
+    Endpoint,
+    Identifier,
+    Origin,
+    Part,
+    Request,
+    UserAttributes,
+    UsersTrack,
+)
+from segment_braze.braze.endpoint import origins_field
 from segment_braze.cli import arguments, commands
-from segment_braze.cli.accounting import Rejects, Tally
+from segment_braze.cli.accounting import Rejects, Tally, objects
 from segment_braze.cli.progress import Progress
+from segment_braze.limits import RateLimit
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -488,6 +498,42 @@ def test_data_points_rule() -> None:
     ))
     assert cli.data_points(request) == 3
     assert cli.data_points(sb.UsersDelete(external_ids=("u1",))) == 0
+
+
+def _toy_user(entry: UserAttributes) -> tuple[str, ...]:
+    return (entry.identifier.key,)
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class _ToyProfiles(Request):
+    """A made-up endpoint: attribute writes under ``profiles``, notes that write none."""
+
+    ENDPOINT: ClassVar[Endpoint] = Endpoint(
+        "/toy/profiles", (Part("profiles", 10, _toy_user, "values"),
+                          Part("notes", 10, _toy_user, "none")),
+        body=lambda r: {}, rate_limit=RateLimit("toy", 1, 1.0))
+    profiles: tuple[UserAttributes, ...] = ()
+    notes: tuple[UserAttributes, ...] = ()
+    origins: Mapping[str, tuple[Origin, ...]] = origins_field()
+
+
+def test_accounting_reads_the_endpoint_declaration() -> None:
+    """A new endpoint is counted by its declaration alone: its arrays' objects, and the
+    data points of the parts whose effect is writing values."""
+    who = Identifier("external_id", "u1")
+    toy = _ToyProfiles(
+        profiles=(UserAttributes(identifier=who, values={"a": 1, "push_subscribe": "x"}),
+                  UserAttributes(identifier=who, values={"b": 2})),
+        notes=(UserAttributes(identifier=who, values={"c": 3}),))
+    assert cli.data_points(toy) == 2
+    assert list(objects(toy)) == [("profiles", 2), ("notes", 1)]
+    tally = Tally()
+    tally.count_request(toy)
+    tally.count_request(_ToyProfiles(notes=toy.notes))
+    assert tally.to_json()["requests"] == {
+        "/toy/profiles": {"requests": 2, "objects": {"profiles": 2, "notes": 2}}}
+    cohort = sb.CohortName(cohort_id="c1", name="Buyers", created_at="2024-05-01T00:00:00Z")
+    assert list(objects(cohort)) == [("cohorts", 1)]
 
 
 # -- inputs ----------------------------------------------------------------------------------------

@@ -163,8 +163,8 @@ def error_reason(error: BaseException) -> str:
     """An exception's reason for a one-line message: the system's words for an OS error
     (``no such file or directory``, without the errno and file name, which the message
     gives itself), else the exception's text, starting lower case."""
-    text = getattr(error, "strerror", None) or str(error) or type(error).__name__
-    return text[:1].lower() + text[1:]
+    text = getattr(error, "strerror", None) or str(error)
+    return text[:1].lower() + text[1:] if text else type(error).__name__
 
 
 def reject(path: Path, message: str) -> NoReturn:
