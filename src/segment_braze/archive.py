@@ -74,7 +74,7 @@ _GZIP_MAGIC: Final = b"\x1f\x8b"
 Unreadable: TypeAlias = Literal["not JSON", "larger than 1 MB"]
 
 #: A path as the functions here take it.
-PathLike: TypeAlias = "str | os.PathLike[str]"
+StrPath: TypeAlias = "str | os.PathLike[str]"
 
 
 @attrs.frozen
@@ -202,7 +202,7 @@ def _not_found(path: str, why: str) -> FileNotFoundError:
     return FileNotFoundError(errno.ENOENT, why, path)
 
 
-def find_sources(paths: PathLike | Iterable[PathLike]) -> list[Source]:
+def find_sources(paths: StrPath | Iterable[StrPath]) -> list[Source]:
     """The inputs ``paths`` name, in order: files as they are, directories walked
     (:data:`INPUT_SUFFIXES`, hidden names left out, sorted by name at every level), ``-``
     for standard input. One path may be given alone.
@@ -312,7 +312,7 @@ def _as_os_error(error: BaseException) -> OSError:
     return OSError(str(error) or type(error).__name__)
 
 
-def read_file(path: PathLike) -> bytes:
+def read_file(path: StrPath) -> bytes:
     """The whole content of a file, decompressed when it is gzip. Raises ``OSError``
     when it cannot be read to its end (a corrupt or truncated gzip too)."""
     try:
@@ -418,7 +418,7 @@ def _fail(failures: list[ReadFailure] | None, source: Source,
     failures.append(ReadFailure(source.name, stage, error_reason(error)))
 
 
-def read_events(paths: PathLike | Iterable[PathLike], *,
+def read_events(paths: StrPath | Iterable[StrPath], *,
                 failures: list[ReadFailure] | None = None,
                 stdin: IO[bytes] | None = None) -> Iterator[EventLine]:
     """One :class:`EventLine` per non-blank line of every input ``paths`` names (files,

@@ -1117,7 +1117,9 @@ class ScratchStore:
     ``ScratchStore(SQLiteStore(FILE, readonly=True))``. Nothing is ever evicted because
     forgetting a scratch write would let the base's older record show through, which
     is not "unknown" but wrong. Memory grows with the users written: use it for one
-    run. ``close`` closes the base too (the scratch store owns it).
+    run. ``close`` closes the base too (the scratch store owns it). Each of its own
+    operations is one dictionary operation, so it is as safe to share between threads
+    as its base is.
     """
 
     def __init__(self, base: StateStore | None = None) -> None:

@@ -24,7 +24,9 @@ from .usage import PROG
 __all__ = [
     "FREE_ATTRIBUTES",
     "MAX_REASONS",
+    "Accounts",
     "CurrentsTally",
+    "Reasons",
     "Rejects",
     "Tally",
     "data_points",

@@ -29,7 +29,17 @@ from .inputs import read_event, read_lines, sources
 from .progress import Progress, is_terminal
 from .usage import ERROR, OK, PROG, REJECTED, UsageError
 
-__all__ = ["convert", "main", "translate", "write_requests"]
+__all__ = [
+    "COMMANDS",
+    "Streams",
+    "convert",
+    "currents",
+    "explain",
+    "main",
+    "run",
+    "translate",
+    "write_requests",
+]
 
 
 @attrs.frozen
