@@ -1100,7 +1100,6 @@ def _settle(flights: dict[str, _InFlight], name: str, seq: int, uncertain: bool)
         del flights[name]
 
 
-
 # -- a scratch overlay -------------------------------------------------------------------
 
 #: Marks, in a :class:`ScratchStore`, a user deleted in this scratch (hiding the base).
