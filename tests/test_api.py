@@ -32,6 +32,7 @@ PUBLIC = [
     "Context",
     "Delete",
     "ErrorDetail",
+    "EventLine",
     "Explanation",
     "Group",
     "HttpRequest",
@@ -43,10 +44,12 @@ PUBLIC = [
     "Outcome",
     "Page",
     "Problem",
+    "ReadFailure",
     "Rule",
     "RuleTableError",
     "SQLiteStore",
     "Scope",
+    "ScratchStore",
     "Screen",
     "SegmentBrazeError",
     "Settings",
@@ -73,6 +76,7 @@ PUBLIC = [
     "on_purchase",
     "on_type",
     "on_untracked_page",
+    "read_events",
     "translate",
 ]
 

@@ -22,10 +22,10 @@ import subprocess
 import sys
 import zlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import pytest
@@ -34,7 +34,21 @@ from hypothesis import strategies as st
 
 import segment_braze as sb
 from segment_braze import _json, cli
-from segment_braze.braze import Identifier, UserAttributes, UsersTrack
+from segment_braze.archive import Source, find_sources
+from segment_braze.braze import (
+    Endpoint,
+    Identifier,
+    Origin,
+    Part,
+    Request,
+    UserAttributes,
+    UsersTrack,
+)
+from segment_braze.braze.endpoint import origins_field
+from segment_braze.cli import arguments, commands
+from segment_braze.cli.accounting import Rejects, Tally, objects
+from segment_braze.cli.progress import Progress
+from segment_braze.limits import RateLimit
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -486,6 +500,42 @@ def test_data_points_rule() -> None:
     assert cli.data_points(sb.UsersDelete(external_ids=("u1",))) == 0
 
 
+def _toy_user(entry: UserAttributes) -> tuple[str, ...]:
+    return (entry.identifier.key,)
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class _ToyProfiles(Request):
+    """A made-up endpoint: attribute writes under ``profiles``, notes that write none."""
+
+    ENDPOINT: ClassVar[Endpoint] = Endpoint(
+        "/toy/profiles", (Part("profiles", 10, _toy_user, "values"),
+                          Part("notes", 10, _toy_user, "none")),
+        body=lambda r: {}, rate_limit=RateLimit("toy", 1, 1.0))
+    profiles: tuple[UserAttributes, ...] = ()
+    notes: tuple[UserAttributes, ...] = ()
+    origins: Mapping[str, tuple[Origin, ...]] = origins_field()
+
+
+def test_accounting_reads_the_endpoint_declaration() -> None:
+    """A new endpoint is counted by its declaration alone: its arrays' objects, and the
+    data points of the parts whose effect is writing values."""
+    who = Identifier("external_id", "u1")
+    toy = _ToyProfiles(
+        profiles=(UserAttributes(identifier=who, values={"a": 1, "push_subscribe": "x"}),
+                  UserAttributes(identifier=who, values={"b": 2})),
+        notes=(UserAttributes(identifier=who, values={"c": 3}),))
+    assert cli.data_points(toy) == 2
+    assert list(objects(toy)) == [("profiles", 2), ("notes", 1)]
+    tally = Tally()
+    tally.count_request(toy)
+    tally.count_request(_ToyProfiles(notes=toy.notes))
+    assert tally.to_json()["requests"] == {
+        "/toy/profiles": {"requests": 2, "objects": {"profiles": 2, "notes": 2}}}
+    cohort = sb.CohortName(cohort_id="c1", name="Buyers", created_at="2024-05-01T00:00:00Z")
+    assert list(objects(cohort)) == [("cohorts", 1)]
+
+
 # -- inputs ----------------------------------------------------------------------------------------
 
 
@@ -550,7 +600,7 @@ def test_directory_walk_order_and_filter(tmp_path: Path) -> None:
         path = tmp_path / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"")
-    found = [s.name for s in cli.expand_inputs([str(tmp_path)])]
+    found = [s.name for s in find_sources([str(tmp_path)])]
     assert found == [str(tmp_path / n) for n in ("a/z.json", "b/10.jsonl", "b/2.ndjson",
                                                  "c.gz")]
 
@@ -714,14 +764,14 @@ def test_every_line_is_accounted_for(lines: list[bytes]) -> None:
     data = b"\n".join(lines)
     rejects = io.BytesIO()
     out, err = io.BytesIO(), io.StringIO()
-    tally = cli.Tally()
-    source = cli.Source(name="<stdin>", path=None)
-    progress = cli._Progress(err, None, tally, enabled=False)
+    tally = Tally()
+    source = Source(name="<stdin>", path=None)
+    progress = Progress(err, None, tally, enabled=False)
     translator = sb.Translator(sb.Settings())
-    requests = cli._translate([source], translator, None, tally,
-                              cli._Rejects(tally, rejects, _json.dumps), progress,
-                              io.BytesIO(data))
-    cli._write(requests, out, tally, _json.dumps)
+    requests = commands.translate([source], translator, None, tally,
+                                  Rejects(tally, rejects, _json.dumps), progress,
+                                  io.BytesIO(data))
+    commands.write_requests(requests, out, tally, _json.dumps)
     if data.startswith(b"\x1f\x8b"):  # gzip's magic number: read as gzip, which it is not
         assert tally.errors
         assert tally.read == 0
@@ -776,7 +826,7 @@ def _example_events() -> Iterator[dict[str, Any]]:
 def test_example_archive_exercises_every_rule() -> None:
     """With examples/settings.json, every row of the rule table matches some event, and
     events end up translated, skipped and rejected."""
-    settings = cli.settings_from_file(json.loads((EXAMPLES / "settings.json").read_text()))
+    settings = sb.Settings.load(EXAMPLES / "settings.json")
     translator = sb.Translator(settings)
     matched: Counter[str] = Counter()
     statuses: Counter[str] = Counter()
@@ -808,11 +858,11 @@ def test_example_command_from_the_readme(tmp_path: Path) -> None:
 def test_every_flag_and_option_is_documented() -> None:
     """docs/cli.md names every option of translate, validate and explain."""
     page = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
-    parser = cli.build_parser()
+    parser = arguments.build_parser()
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     options = {o for sub in commands.choices.values() for action in sub._actions
                for o in action.option_strings if o.startswith("--") and o != "--help"}
-    assert options >= {f.option for f in cli.FLAGS}
+    assert options >= {f.option for f in arguments.FLAGS}
     assert sorted(o for o in options if o not in page) == []
 
 

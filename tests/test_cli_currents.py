@@ -27,7 +27,11 @@ from hypothesis import strategies as st
 
 import segment_braze as sb
 from segment_braze import cli
+from segment_braze.archive import CHUNK, Source
 from segment_braze.braze import UsersTrack
+from segment_braze.cli import commands
+from segment_braze.cli.accounting import CurrentsTally, Rejects
+from segment_braze.cli.progress import Progress
 from segment_braze.converters import structure_event
 from segment_braze.events import Track
 
@@ -442,10 +446,10 @@ def test_every_line_is_accounted_for(lines: list[bytes]) -> None:
     """Whatever the lines: read == converted + skipped + rejected == non-blank lines, one
     message per converted line and one rejects record per rejected line."""
     rejects = io.BytesIO()
-    tally = cli.CurrentsTally()
-    progress = cli._Progress(io.StringIO(), None, tally, enabled=False)
-    source = cli.Source(name="<stdin>", path=None)
-    messages = list(cli._convert([source], None, tally, cli._Rejects(
+    tally = CurrentsTally()
+    progress = Progress(io.StringIO(), None, tally, enabled=False)
+    source = Source(name="<stdin>", path=None)
+    messages = list(commands.convert([source], None, tally, Rejects(
         tally, rejects, lambda v: json.dumps(v).encode()), progress,
         io.BytesIO(b"\n".join(lines))))
     non_blank = [x for x in b"\n".join(lines).split(b"\n") if x and not x.isspace()]
@@ -479,12 +483,12 @@ def test_messages_stream_out_before_the_input_ends() -> None:
     after about one chunk is read, so memory does not grow with the input."""
     line = make_lines("s", 1)[0].raw + b"\n"
     stream = _Endless(line)
-    tally = cli.CurrentsTally()
-    progress = cli._Progress(io.StringIO(), None, tally, enabled=False)
-    rejects = cli._Rejects(tally, None, lambda v: b"")
-    messages = cli._convert([cli.Source(name="<stdin>", path=None)], None, tally, rejects,
+    tally = CurrentsTally()
+    progress = Progress(io.StringIO(), None, tally, enabled=False)
+    rejects = Rejects(tally, None, lambda v: b"")
+    messages = commands.convert([Source(name="<stdin>", path=None)], None, tally, rejects,
                             progress, io.BufferedReader(stream))
     first = [next(messages) for _ in range(1000)]
     assert {m["messageId"] for m in first} == {"s-0"}
-    assert stream.given <= 2 * cli.CHUNK
+    assert stream.given <= 2 * CHUNK
     assert tally.read == 1000

@@ -14,7 +14,7 @@ import attrs
 import pytest
 
 import segment_braze as sb
-from segment_braze import cli, limits
+from segment_braze import limits
 from segment_braze.batching import batch
 from segment_braze.braze import (
     REQUEST_CLASSES,
@@ -25,6 +25,7 @@ from segment_braze.braze import (
     external_key,
 )
 from segment_braze.braze.endpoint import origins_field
+from segment_braze.cli.accounting import Tally
 from segment_braze.limits import RateLimit
 from segment_braze.tracking import MemoryStore, Tracker, UserRecord
 
@@ -105,7 +106,7 @@ class TestToyEndpoint:
 
     def test_the_summary_counts_it(self) -> None:
         """The command line's accounting counts its entries by part."""
-        tally = cli.Tally()
+        tally = Tally()
         for request in batch([rename("a", "b", 1), rename("c", "d", 2)]):
             tally.count_request(request)
         assert tally.to_json()["requests"] == {

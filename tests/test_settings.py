@@ -7,6 +7,7 @@ library, so that a wrong host in the library cannot agree with itself.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -422,3 +423,154 @@ class TestWebSdkOptions:
         """baseUrl is the SDK host without scheme, as the Web SDK expects."""
         options = sb.Settings(sdk_endpoint="https://https://sdk.iad-03.braze.com/")
         assert options.web_sdk_options()["baseUrl"] == "sdk.iad-03.braze.com"
+
+
+#: One configuration in Segment's keys (with a setting Segment lacks) and in our names.
+SEGMENT_STYLE: dict[str, Any] = {"apiKey": "app-1", "appGroupId": "k-1", "datacenter": "us03",
+                                 "trackAllPages": True, "anonymous_users": "alias"}
+OUR_STYLE: dict[str, Any] = {"app_id": "app-1", "rest_api_key": "k-1", "rest_endpoint": "us03",
+                             "track_all_pages": True, "anonymous_users": "alias"}
+
+
+class TestFromMapping:
+    """``Settings.from_mapping`` reads Segment's keys or our names, never both at once."""
+
+    def test_both_key_styles_give_the_same_settings(self) -> None:
+        """Segment's keys (with our settings Segment lacks beside them) and our names
+        give equal settings."""
+        a = sb.Settings.from_mapping(SEGMENT_STYLE)
+        assert a == sb.Settings.from_mapping(OUR_STYLE)
+        assert (a.app_id, a.rest_endpoint, a.anonymous_users) == (
+            "app-1", "https://rest.iad-03.braze.com", "alias")
+
+    def test_overrides_win(self) -> None:
+        """Keyword overrides (our names) win over the mapping, in both styles."""
+        for config in (SEGMENT_STYLE, OUR_STYLE):
+            s = sb.Settings.from_mapping(config, track_all_pages=False, app_id="app-2")
+            assert (s.track_all_pages, s.app_id) == (False, "app-2")
+
+    def test_empty_mapping_is_the_defaults(self) -> None:
+        assert sb.Settings.from_mapping({}) == sb.Settings()
+
+    def test_mixed_keys_are_refused(self) -> None:
+        """A setting spelt our way beside Segment's keys is refused, saying how to write
+        it."""
+        with pytest.raises(sb.InvalidSettings) as caught:
+            sb.Settings.from_mapping({"apiKey": "a", "track_all_pages": True})
+        assert caught.value.key == "track_all_pages"
+        assert "write it as 'trackAllPages'" in str(caught.value)
+
+    @pytest.mark.parametrize(("key", "hint"), [
+        ("trackAllPage", "trackAllPages"), ("track_all_page", "track_all_pages"),
+        ("appGroupID", "appGroupId"), ("zzz", None)])
+    def test_unknown_key_is_named_with_a_hint(self, key: str, hint: str | None) -> None:
+        """An unknown key is named, with the nearest key of either style as a hint."""
+        with pytest.raises(sb.InvalidSettings) as caught:
+            sb.Settings.from_mapping({key: True})
+        assert caught.value.key == key
+        assert str(caught.value).startswith(f"{key}: not a setting")
+        if hint is None:
+            assert "did you mean" not in str(caught.value)
+        else:
+            assert str(caught.value).endswith(f"did you mean {hint!r}?")
+
+    def test_from_segment_keeps_its_own_hint(self) -> None:
+        """``from_segment`` shares the check but hints only Segment's keys."""
+        with pytest.raises(sb.InvalidSettings, match="did you mean 'trackAllPages'") as caught:
+            sb.Settings.from_segment({"track_all_pages": True})
+        assert caught.value.key == "track_all_pages"
+
+    def test_bad_value_is_named(self) -> None:
+        with pytest.raises(sb.InvalidSettings) as caught:
+            sb.Settings.from_mapping({"trackAllPages": "yes"})
+        assert caught.value.key == "track_all_pages"
+
+
+class TestLoad:
+    """``Settings.load`` reads a JSON file; every error names the file."""
+
+    def test_both_key_styles(self, tmp_path: Path) -> None:
+        (tmp_path / "segment.json").write_text(json.dumps(SEGMENT_STYLE))
+        (tmp_path / "ours.json").write_text(json.dumps(OUR_STYLE))
+        a = sb.Settings.load(tmp_path / "segment.json", strict=True)
+        assert a == sb.Settings.load(str(tmp_path / "ours.json"), strict=True)
+        assert a == sb.Settings.from_mapping(OUR_STYLE, strict=True)
+
+    @pytest.mark.parametrize(("text", "key", "message"), [
+        ("{nope", None, "the settings file is not JSON: "),
+        (b"\xff\xfe", None, "the settings file is not JSON: "),
+        ("[1, 2]", None, "the settings file must hold a JSON object"),
+        ('{"trackAllPage": true}', "trackAllPage", "not a setting; did you mean"),
+        ('{"apiKey": "a", "app_id": "b"}', "app_id", "mixes Segment's keys"),
+        ('{"strict": "yes"}', "strict", "expected true or false"),
+    ])
+    def test_a_bad_file_is_named(self, tmp_path: Path, text: str | bytes, key: str | None,
+                                 message: str) -> None:
+        """Not JSON, not an object, an unknown, mixed or bad key: InvalidSettings with
+        ``source`` the file, ``key`` the setting (none for the file as a whole)."""
+        path = tmp_path / "s.json"
+        if isinstance(text, bytes):
+            path.write_bytes(text)
+        else:
+            path.write_text(text)
+        with pytest.raises(sb.InvalidSettings) as caught:
+            sb.Settings.load(path)
+        error = caught.value
+        assert (error.source, error.key) == (str(path), key)
+        assert message in error.message
+        where = f"{path}: {key}: " if key else f"{path}: "
+        assert str(error).startswith(where + error.message[:10])
+
+    def test_a_missing_file_is_an_os_error_naming_it(self, tmp_path: Path) -> None:
+        with pytest.raises(FileNotFoundError) as caught:
+            sb.Settings.load(tmp_path / "nope.json")
+        assert caught.value.filename == str(tmp_path / "nope.json")
+
+    def test_a_secret_in_a_bad_file_is_never_shown(self, tmp_path: Path) -> None:
+        path = tmp_path / "s.json"
+        path.write_text(json.dumps({"appGroupId": "sk-very-secret", "datacenter": "sdk.iad-01"
+                                    ".braze.com"}))
+        with pytest.raises(sb.InvalidSettings) as caught:
+            sb.Settings.load(path)
+        assert "very-secret" not in str(caught.value)
+        assert "very-secret" not in repr(caught.value)
+
+    def test_error_with_a_source_pickles(self) -> None:
+        """InvalidSettings keeps key, message and source through pickling."""
+        import pickle
+
+        for error in (sb.InvalidSettings("strict", "bad", "s.json"),
+                      sb.InvalidSettings(None, "not JSON", "s.json")):
+            copy = pickle.loads(pickle.dumps(error))  # noqa: S301 - our own object
+            assert (copy.key, copy.message, copy.source, str(copy)) == (
+                error.key, error.message, error.source, str(error))
+
+
+class TestRepr:
+    """The repr shows what differs from the defaults, secrets masked: notebook-friendly."""
+
+    def test_defaults_show_nothing(self) -> None:
+        assert repr(sb.Settings()) == "Settings()"
+        assert repr(sb.Settings.from_segment({"safariWebsitePushId": ""})) == "Settings()"
+
+    def test_only_what_differs_in_field_order(self) -> None:
+        s = sb.Settings(rest_endpoint="US-03", track_all_pages=True, default_currency="eur",
+                        anonymous_users="skip")
+        assert repr(s) == ("Settings(rest_endpoint='https://rest.iad-03.braze.com', "
+                           "track_all_pages=True, default_currency='EUR')")
+
+    def test_secrets_are_masked(self) -> None:
+        s = sb.Settings(rest_api_key="k-secret", cohort_client_secret="c-secret",
+                        cohort_partner_api_key="p-secret")
+        assert repr(s) == ("Settings(rest_api_key='***', cohort_client_secret='***', "
+                           "cohort_partner_api_key='***')")
+        assert str(s) == repr(s)
+
+    def test_repr_shows_every_changed_field(self) -> None:
+        """Every init field that differs from its default appears, by name."""
+        changed = {"app_id": "a", "event_blocklist": ["x"], "purchase_events": ["Bought"],
+                   "session_timeout_in_seconds": 5, "automatically_display_messages": False}
+        text = repr(sb.Settings(**changed))
+        for name in changed:
+            assert f"{name}=" in text
+        assert text.count("=") == len(changed)

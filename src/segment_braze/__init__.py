@@ -14,6 +14,7 @@ you like (``request.to_http(settings)`` gives method, URL, headers and body).
 
 from __future__ import annotations
 
+from .archive import EventLine, ReadFailure, read_events
 from .batching import batch, iter_batches
 from .braze import (
     CohortName,
@@ -49,7 +50,7 @@ from .rules import (
 )
 from .scope import Scope, Skip
 from .settings import Settings
-from .tracking import MemoryStore, SQLiteStore, StateStore, Tracker
+from .tracking import MemoryStore, ScratchStore, SQLiteStore, StateStore, Tracker
 from .translate import Explanation, Translation, Translator, explain, translate
 
 __all__ = [
@@ -60,6 +61,7 @@ __all__ = [
     "Context",
     "Delete",
     "ErrorDetail",
+    "EventLine",
     "Explanation",
     "Group",
     "HttpRequest",
@@ -71,10 +73,12 @@ __all__ = [
     "Outcome",
     "Page",
     "Problem",
+    "ReadFailure",
     "Rule",
     "RuleTableError",
     "SQLiteStore",
     "Scope",
+    "ScratchStore",
     "Screen",
     "SegmentBrazeError",
     "Settings",
@@ -101,6 +105,7 @@ __all__ = [
     "on_purchase",
     "on_type",
     "on_untracked_page",
+    "read_events",
     "translate",
 ]
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import attrs
 
@@ -67,6 +67,11 @@ class Problem:
         where = f" (rule {self.rule})" if self.rule else ""
         return f"{self.path}: {self.message}{where}"
 
+    def to_json(self) -> dict[str, Any]:
+        """``{"path", "message", "rule"}`` (``rule`` is ``null`` when none is named), as
+        the command line's rejects file writes it."""
+        return {"path": self.path, "message": self.message, "rule": self.rule}
+
 
 @attrs.frozen
 class Notice:
@@ -82,6 +87,11 @@ class Notice:
     def __str__(self) -> str:
         where = f" (rule {self.rule})" if self.rule else ""
         return f"{self.path}: {self.message}{where}"
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"path", "message", "rule"}`` (``rule`` is ``null`` when none is named), as
+        the command line's rejects file writes it."""
+        return {"path": self.path, "message": self.message, "rule": self.rule}
 
 
 class SegmentBrazeError(Exception):
@@ -121,22 +131,40 @@ class InvalidEvent(SegmentBrazeError, ValueError):
 
 class InvalidSettings(SegmentBrazeError, ValueError):
     """A setting is missing, unknown or malformed. ``key`` names it; its value is never shown
-    for secret settings."""
+    for secret settings.
 
-    key: str
+    ``source`` is the settings file the setting was read from
+    (:meth:`~segment_braze.Settings.load`), when there is one; a file that is wrong as a
+    whole (not JSON, not a JSON object) has no ``key``. The message names both:
+    ``settings.json: trackAllPage: not a setting; did you mean 'trackAllPages'?``.
+    """
 
-    def __init__(self, key: str, message: str) -> None:
+    key: str | None
+    message: str
+    source: str | None
+
+    def __init__(self, key: str | None, message: str, source: str | None = None) -> None:
         self.key = key
-        super().__init__(f"{key}: {message}")
+        self.message = message
+        self.source = source
+        where = [part for part in (source, key) if part is not None]
+        super().__init__(": ".join([*where, message]))
 
-    def __reduce__(self) -> tuple[type[InvalidSettings], tuple[str, str]]:
-        message = str(self)[len(self.key) + 2 :]
-        return (type(self), (self.key, message))
+    def __reduce__(self) -> tuple[type[InvalidSettings], tuple[str | None, str, str | None]]:
+        return (type(self), (self.key, self.message, self.source))
 
 
 class RuleTableError(SegmentBrazeError, TypeError):
     """A custom rule table is malformed (not a tuple of :class:`~segment_braze.Rule`,
     duplicate names, a matcher or emitter that is not callable)."""
+
+
+def error_reason(error: BaseException) -> str:
+    """An exception's reason for a one-line message: the system's words for an OS error
+    (``no such file or directory``, without the errno and file name, which the message
+    gives itself), else the exception's text, starting lower case."""
+    text = getattr(error, "strerror", None) or str(error)
+    return text[:1].lower() + text[1:] if text else type(error).__name__
 
 
 def reject(path: Path, message: str) -> NoReturn:

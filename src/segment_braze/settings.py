@@ -1,17 +1,21 @@
 """Settings: every setting of Segment's classic Braze destination, typed and checked.
 
 ``Settings(...)`` is frozen and keyword-only; ``Settings.from_segment(dict)`` reads the
-classic destination's keys (``appGroupId``, ``datacenter``, ``trackAllPages``, ...) and
-rejects unknown keys by name, so a typo cannot pass silently. Endpoints are normalised
-for every Braze instance (names, hosts or URLs in). Secrets never appear in a ``repr``
-or an error message.
+classic destination's keys (``appGroupId``, ``datacenter``, ``trackAllPages``, ...),
+``Settings.from_mapping(dict)`` those or our field names, and ``Settings.load(path)`` a
+JSON file of either; all reject unknown keys by name, so a typo cannot pass silently.
+Endpoints are normalised for every Braze instance (names, hosts or URLs in). Secrets
+never appear in a ``repr`` or an error message, and the ``repr`` shows only what differs
+from the defaults, so a notebook shows what was chosen.
 """
 
 from __future__ import annotations
 
 import difflib
+import json
+import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -257,12 +261,14 @@ def _non_empty(_instance: Any, attribute: Any, value: Any) -> None:
         raise InvalidSettings(attribute.name, "expected a non-empty string")
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Settings:
     """How events are translated, and where requests go. Frozen and keyword-only.
 
     Defaults follow Segment's classic Braze destination. The settings page of the docs
-    describes every field; ``from_segment`` reads Segment's own keys.
+    describes every field; ``from_segment`` reads Segment's own keys, ``from_mapping``
+    those or ours, ``load`` a JSON file of either. The ``repr`` shows only the fields
+    that differ from the defaults, secrets as ``'***'``.
     """
 
     # -- connection ------------------------------------------------------------------
@@ -329,6 +335,21 @@ class Settings:
             raise InvalidSettings(missing, "cohorts need both cohort_client_secret and "
                                   "cohort_partner_api_key; set both, or neither")
 
+    def __repr__(self) -> str:
+        """Only what differs from the defaults (``Settings()`` for none), so that what was
+        chosen stands out; a secret that is set shows as ``'***'``."""
+        default = type(self)()
+        shown = []
+        for field in attrs.fields(type(self)):
+            if not field.init or field.repr is False:
+                continue
+            value = getattr(self, field.name)
+            if value == getattr(default, field.name):
+                continue
+            text = field.repr(value) if callable(field.repr) else repr(value)
+            shown.append(f"{field.name}={text}")
+        return f"{type(self).__name__}({', '.join(shown)})"
+
     @property
     def cohorts_enabled(self) -> bool:
         """Whether Engage audiences become Braze cohorts (both cohort secrets are set)."""
@@ -362,13 +383,9 @@ class Settings:
         nearest known key as a hint. ``overrides`` are our own field names, for settings
         Segment does not have (``anonymous_users="alias"``, ...).
         """
+        _refuse_unknown(config, SEGMENT_KEYS, "not a setting of Segment's Braze destination")
         fields: dict[str, Any] = {}
         for key, value in config.items():
-            if key not in SEGMENT_KEYS:
-                hint = difflib.get_close_matches(str(key), SEGMENT_KEYS, n=1)
-                more = f"; did you mean {hint[0]!r}?" if hint else ""
-                raise InvalidSettings(str(key), f"not a setting of Segment's Braze "
-                                      f"destination{more}")
             target = SEGMENT_KEYS[key]
             if target is None or value is None or value == "":
                 continue
@@ -377,6 +394,58 @@ class Settings:
             fields[target] = value
         fields.update(overrides)
         return cls(**fields)
+
+    @classmethod
+    def from_mapping(cls, config: Mapping[str, Any], **overrides: Any) -> Settings:
+        """Settings from a mapping of Segment's destination keys (``appGroupId``,
+        ``trackAllPages``, ...) or of our field names (``rest_api_key``,
+        ``track_all_pages``): the form is told from the keys.
+
+        Beside Segment's keys, only our settings that Segment's destination lacks
+        (``anonymous_users``, ``event_blocklist``, ...) may appear; one that Segment's
+        keys also set (``track_all_pages`` beside ``apiKey``) is refused, since which one
+        would win is anyone's guess. ``overrides`` (our names) win over ``config``.
+        Raises :class:`~segment_braze.InvalidSettings` naming the first unknown (with the
+        nearest known key as a hint) or doubly spelt key.
+        """
+        _refuse_unknown(config, _KNOWN, "not a setting")
+        segment = [k for k in config if k in SEGMENT_KEYS and k not in _FIELDS]
+        if not segment:
+            return cls(**{**config, **overrides})
+        ours = [k for k in config if k in _MAPPED and k not in SEGMENT_KEYS]
+        if ours:
+            spelled = next(s for s, v in SEGMENT_KEYS.items() if v == ours[0])
+            raise InvalidSettings(ours[0], f"mixes Segment's keys ({segment[0]!r}) with our "
+                                  f"names: write it as {spelled!r}, or use only our names")
+        shared = {k: v for k, v in config.items() if k not in SEGMENT_KEYS}
+        return cls.from_segment({k: v for k, v in config.items() if k in SEGMENT_KEYS},
+                                **{**shared, **overrides})
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], **overrides: Any) -> Settings:
+        """Settings from a JSON file holding one object, in either form of
+        :meth:`from_mapping`; ``overrides`` (our names) win over the file.
+
+        A file that cannot be read raises the ``OSError`` (its ``filename`` is ``path``);
+        a file that is not a JSON object, or a bad setting in it, raises
+        :class:`~segment_braze.InvalidSettings` with ``source`` set to ``path``, so the
+        message names the file: ``settings.json: trackAllPage: not a setting; did you
+        mean 'trackAllPages'?``.
+        """
+        name = os.fspath(path)
+        with open(name, "rb") as file:
+            data = file.read()
+        try:
+            config = json.loads(data)
+        except (ValueError, RecursionError) as error:
+            raise InvalidSettings(None, f"the settings file is not JSON: {error}",
+                                  name) from None
+        if not isinstance(config, dict):
+            raise InvalidSettings(None, "the settings file must hold a JSON object", name)
+        try:
+            return cls.from_mapping(config, **overrides)
+        except InvalidSettings as error:
+            raise InvalidSettings(error.key, error.message, name) from None
 
     def web_sdk_options(self) -> dict[str, Any]:
         """The options object for the Braze Web SDK's ``initialize(app_id, options)``.
@@ -438,3 +507,21 @@ SEGMENT_KEYS: Mapping[str, str | None] = {
     "automatic_in_app_message_registration_enabled":
         "automatic_in_app_message_registration_enabled",
 }
+
+#: Our field names: what ``Settings(**fields)`` accepts, in declaration order.
+_FIELDS: tuple[str, ...] = tuple(f.name for f in attrs.fields(Settings) if f.init)
+#: Every key :meth:`Settings.from_mapping` knows: Segment's and ours.
+_KNOWN: frozenset[str] = frozenset(SEGMENT_KEYS) | frozenset(_FIELDS)
+#: Our names that Segment's keys also set: beside Segment's keys, they must be spelt as
+#: Segment spells them.
+_MAPPED: frozenset[str] = frozenset(v for v in SEGMENT_KEYS.values() if v is not None)
+
+
+def _refuse_unknown(config: Mapping[str, Any], known: Collection[str], what: str) -> None:
+    """Refuse the first key of ``config`` that is not in ``known``, naming it, with the
+    nearest known key as a hint: a misspelt setting that passed would be silently off."""
+    for key in config:
+        if key not in known:
+            hint = difflib.get_close_matches(str(key), sorted(known), n=1)
+            more = f"; did you mean {hint[0]!r}?" if hint else ""
+            raise InvalidSettings(str(key), f"{what}{more}")

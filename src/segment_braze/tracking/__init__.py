@@ -13,14 +13,15 @@ The translator knows nothing of stores; whoever sends composes the two (the comm
 line, the delivery code).
 
 - :mod:`.records`: the typed record of one user, and how values compare;
-- :mod:`.stores`: the store protocol, the memory and SQLite stores;
+- :mod:`.stores`: the store protocol, the memory and SQLite stores, and the scratch
+  store of dry runs;
 - :mod:`.tracker`: the tracker.
 """
 
 from __future__ import annotations
 
 from .records import UserRecord, same
-from .stores import MemoryStore, SQLiteStore, StateStore
+from .stores import MemoryStore, ScratchStore, SQLiteStore, StateStore
 from .tracker import (
     ALWAYS_SENT,
     MAX_PENDING,
@@ -40,6 +41,7 @@ __all__ = [
     "Commit",
     "MemoryStore",
     "SQLiteStore",
+    "ScratchStore",
     "StateStore",
     "Tracker",
     "UserRecord",

@@ -20,7 +20,7 @@ from typing import Final, Protocol, runtime_checkable
 from .. import _json
 from .records import UserRecord, upgrade
 
-__all__ = ["APPLICATION_ID", "LAYOUT", "MemoryStore", "SQLiteStore", "StateStore"]
+__all__ = ["APPLICATION_ID", "LAYOUT", "MemoryStore", "SQLiteStore", "ScratchStore", "StateStore"]
 
 
 @runtime_checkable
@@ -326,3 +326,54 @@ class SQLiteStore:
                 return
             self.flush()
             db.close()
+
+
+#: Marks, among a :class:`ScratchStore`'s writes, a user it deleted.
+_DELETED: Final = UserRecord()
+
+
+class ScratchStore:
+    """A store for a dry run: reads fall through to ``base`` (opened read-only, or
+    ``None`` for an empty state) until this store writes the user; writes stay in
+    memory and are never evicted, and the base is never written.
+
+    What a run *would* leave out, without changing what the next real run sees: the
+    command line's ``validate --state FILE`` translates over
+    ``ScratchStore(SQLiteStore(FILE, readonly=True))``. Nothing is ever evicted because
+    forgetting a scratch write would let the base's older record show through, which
+    is not "unknown" but wrong. Memory grows with the users written: use it for one
+    run. ``close`` closes the base too (the scratch store owns it). Each of its own
+    operations is one dictionary operation, so it is as safe to share between threads
+    as its base is.
+    """
+
+    def __init__(self, base: StateStore | None = None) -> None:
+        self.base = base
+        self._changes: dict[str, UserRecord] = {}
+
+    def __repr__(self) -> str:
+        return f"ScratchStore({self.base!r}, changed={len(self._changes)})"
+
+    def __len__(self) -> int:
+        """Users written or deleted in this scratch."""
+        return len(self._changes)
+
+    def get(self, user: str) -> UserRecord | None:
+        record = self._changes.get(user)
+        if record is not None:
+            return None if record is _DELETED else record
+        return None if self.base is None else self.base.get(user)
+
+    def put(self, user: str, record: UserRecord) -> None:
+        self._changes[user] = record
+
+    def delete(self, user: str) -> None:
+        self._changes[user] = _DELETED
+
+    def flush(self) -> None:
+        """Nothing is made durable: the scratch is the point."""
+
+    def close(self) -> None:
+        """Close the base store; the scratch writes are kept until the object goes."""
+        if self.base is not None:
+            self.base.close()
