@@ -1205,6 +1205,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "messages Braze's Segment connector sends (NDJSON, one message per "
                     "line) with a summary on standard error.")
     _add_currents(currents_)
+    from .cli_delivery import add_commands  # send, replay, seed-state
+
+    add_commands(commands)
     return parser
 
 
@@ -1224,7 +1227,8 @@ def main(argv: Sequence[str] | None = None, *, stdin: IO[bytes] | None = None,
                        stderr=stderr if stderr is not None else sys.stderr)
     try:
         args = build_parser().parse_args(argv)
-        return _COMMANDS.get(args.command, _run)(args, streams)
+        runner = getattr(args, "_runner", None) or _COMMANDS.get(args.command, _run)
+        return runner(args, streams)
     except UsageError as error:
         streams.stderr.write(f"{PROG}: error: {error}\n")
         return ERROR
