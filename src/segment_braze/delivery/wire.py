@@ -154,7 +154,7 @@ def request_from_json(line: Mapping[str, Any]) -> Request:
         fields = reader(body)
         return cls(origins={str(k): tuple(v) for k, v in origins.items()},  # type: ignore[call-arg]
                    **fields)
-    except (KeyError, TypeError, AttributeError) as error:
+    except (KeyError, TypeError, AttributeError, ValueError) as error:
         raise ValueError(f"{endpoint}: a body of the wrong shape ({type(error).__name__}: "
                          f"{error})") from None
 
