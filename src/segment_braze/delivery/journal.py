@@ -1,9 +1,9 @@
 """The journal: which entries Braze has answered for good, so a restart skips them.
 
 An SQLite file (WAL, ``synchronous=NORMAL``: a commit survives the process being killed)
-with one row per settled entry: a 16-byte digest of where the entry came from and a
-status (``delivered``, or ``refused`` when Braze refused it: sending it again unchanged
-would fail again, and it is in the dead letter). An entry is named by its origin (the
+with one row per settled entry: its name and a status (``delivered``, or ``refused``
+when Braze refused it: sending it again unchanged would fail again, and it is in the
+dead letter). An entry is named by its origin (the
 event's ``messageId``, else its position in the stream), its endpoint and part, the first
 user it names, and how many entries of the same four came before it in the stream (an
 order of 250 units is three identical purchases). Run again over the same input with the
@@ -22,17 +22,15 @@ are simply written again.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sqlite3
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from types import TracebackType
 from typing import Final, Literal, TypeAlias
 
-from ..braze import Origin
+from ..braze import Request
 
-__all__ = ["Journal", "Settled"]
+__all__ = ["Journal", "Namer", "Settled"]
 
 #: What the journal records of an entry.
 Settled: TypeAlias = Literal["delivered", "refused"]
@@ -49,33 +47,42 @@ _ORDINALS: Final = 65_536
 _LOOKUP: Final = 500
 
 
-def entry_key(origin: Origin, endpoint: str, part: str, user: str, ordinal: int) -> bytes:
-    """The digest naming one entry."""
-    # repr tells the message id "7" from the position 7.
-    text = f"{origin!r}\x1f{endpoint}\x1f{part}\x1f{user}\x1f{ordinal}"
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+class Namer:
+    """Names entries for the journal: ``origin``, endpoint, part and first user as text,
+    and, for the second and later identical names in a stream, their rank (an order of
+    250 units is three purchases, two of them identical). The counts are bounded: the
+    names seen longest ago are forgotten first (one event's entries come close together
+    in a stream). Plain text, not a digest: hashing cost more than the bytes it saves."""
 
-
-class Ordinals:
-    """Counts, per (origin, endpoint, part, user), the entries seen so far in a stream, so
-    that identical entries of one event get different names. Bounded: the counts of the
-    least recently seen origins are forgotten first."""
-
-    __slots__ = ("_counts",)
+    __slots__ = ("_seen",)
 
     def __init__(self) -> None:
-        self._counts: OrderedDict[tuple[Origin, str, str, str], int] = OrderedDict()
+        self._seen: dict[str, int] = {}
 
-    def next(self, origin: Origin, endpoint: str, part: str, user: str) -> int:
-        counts = self._counts
-        name = (origin, endpoint, part, user)
-        seen = counts.get(name, 0)
-        counts[name] = seen + 1
-        if seen:
-            counts.move_to_end(name)
-        elif len(counts) > _ORDINALS:
-            counts.popitem(last=False)
-        return seen
+    def keys(self, request: Request) -> list[list[bytes | None]]:
+        """Per part, per entry: its name, or ``None`` for an entry without origin."""
+        seen = self._seen
+        path = request.endpoint
+        out = []
+        for part in type(request).ENDPOINT.parts:
+            users, prefix = part.users, f"\x1f{path}\x1f{part.name}\x1f"
+            keys: list[bytes | None] = []
+            for entry, origin in request.pairs(part):
+                if origin is None:
+                    keys.append(None)
+                    continue
+                named = users(entry)
+                # repr tells the message id "7" from the position 7.
+                name = f"{origin!r}{prefix}{named[0] if named else ''}"
+                rank = seen.get(name, 0)
+                seen[name] = rank + 1
+                if rank:
+                    name = f"{name}\x1f{rank}"
+                elif len(seen) > _ORDINALS:
+                    del seen[next(iter(seen))]
+                keys.append(name.encode("utf-8", "surrogatepass"))
+            out.append(keys)
+        return out
 
 
 class Journal:
