@@ -262,23 +262,43 @@ class Clock:
 
 
 class TestPacing:
+    @staticmethod
+    def sends(pacer: Pacer, rate: RateLimit, clock: Clock, count: int) -> list[float]:
+        """When ``count`` requests of one lane go, waiting as the pacer says."""
+        out = []
+        for _ in range(count):
+            while (wait := pacer.reserve(rate)) > 0:
+                clock.now += wait
+            out.append(round(clock.now - 100.0, 6))
+        return out
+
     def test_requests_are_spaced_evenly_per_bucket(self) -> None:
         clock = Clock()
         pacer = Pacer(clock=clock, headroom=1.0)
         rate = RateLimit("b", 10, 1.0)
-        waits = [pacer.reserve(rate)[0] for _ in range(4)]
-        assert waits == pytest.approx([0.0, 0.1, 0.2, 0.3])
-        other = RateLimit("other", 10, 1.0)
-        assert pacer.reserve(other)[0] == 0.0, "buckets are independent"
+        assert self.sends(pacer, rate, clock, 4) == pytest.approx([0.0, 0.1, 0.2, 0.3])
+        assert pacer.reserve(RateLimit("other", 10, 1.0)) == 0.0, "buckets are independent"
 
-    def test_a_pause_holds_the_bucket_and_voids_reservations(self) -> None:
+    def test_a_late_lane_does_not_send_on_a_passed_moment(self) -> None:
+        """Nothing is reserved while waiting: two lanes told to wait, one waking late,
+        still send a full interval apart."""
+        clock = Clock()
+        pacer = Pacer(clock=clock, headroom=1.0)
+        rate = RateLimit("b", 10, 1.0)
+        assert pacer.reserve(rate) == 0.0
+        assert pacer.reserve(rate) == pytest.approx(0.1)  # lane 2
+        clock.now += 0.25  # lane 2 wakes late, lane 3 asks at the same moment
+        assert pacer.reserve(rate) == 0.0
+        assert pacer.reserve(rate) == pytest.approx(0.1)
+
+    def test_a_pause_holds_the_bucket(self) -> None:
         clock = Clock()
         pacer = Pacer(clock=clock, headroom=1.0)
         rate = RateLimit("b", 100, 1.0)
-        _, epoch = pacer.reserve(rate)
         pacer.pause(rate, 2.0)
-        assert pacer.paused_since(rate, epoch)
-        assert pacer.reserve(rate)[0] == pytest.approx(2.0)
+        assert pacer.reserve(rate) == pytest.approx(2.0)
+        clock.now += 2.0
+        assert pacer.reserve(rate) == 0.0
 
     def test_headers_tighten_the_pace(self) -> None:
         """10 left for the next 5 seconds: one every half second, not every 10 ms."""
@@ -288,11 +308,11 @@ class TestPacing:
         pacer = Pacer(clock=clock, headroom=1.0)
         rate = RateLimit("b", 100, 1.0)
         pacer.observe(rate, RateLimitState(remaining=10, reset_after=5.0))
-        waits = [pacer.reserve(rate)[0] for _ in range(3)]
-        assert waits == pytest.approx([0.0, 0.5, 1.0])
+        assert self.sends(pacer, rate, clock, 3) == pytest.approx([0.0, 0.5, 1.0])
         clock.now += 6  # the window reset: back to the documented pace
-        assert pacer.reserve(rate)[0] == pytest.approx(0.0)
-        assert pacer.reserve(rate)[0] == pytest.approx(0.01)
+        start = clock.now - 100.0
+        assert [t - start for t in self.sends(pacer, rate, clock, 2)] == pytest.approx(
+            [0.0, 0.01])
 
     def test_backoff_is_capped_exponential_with_jitter(self) -> None:
         retry = Retry(base=1.0, cap=8.0)

@@ -120,13 +120,8 @@ async def _send(core: Core, ticket: Ticket, results: asyncio.Queue[Step],
     pacer = core.pacer
     prepared = ticket.request.to_http(core.settings)
     while True:
-        while True:
-            wait, epoch = pacer.reserve(limit)
-            if wait <= 0:
-                break
+        while (wait := pacer.reserve(limit)) > 0:
             await asyncio.sleep(wait)
-            if not pacer.paused_since(limit, epoch):
-                break
         start = time.perf_counter()
         try:
             answer = transport(prepared)

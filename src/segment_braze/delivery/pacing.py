@@ -83,7 +83,7 @@ class Retry:
 
 
 class _Bucket:
-    __slots__ = ("epoch", "interval", "next", "paused", "tight", "tight_until")
+    __slots__ = ("interval", "next", "paused", "tight", "tight_until")
 
     def __init__(self, interval: float) -> None:
         self.interval = interval
@@ -91,7 +91,6 @@ class _Bucket:
         self.paused = 0.0
         self.tight = 0.0
         self.tight_until = 0.0
-        self.epoch = 0
 
 
 class Pacer:
@@ -124,33 +123,28 @@ class Pacer:
             bucket = self._buckets[declared.bucket] = _Bucket(interval)
         return bucket
 
-    def reserve(self, declared: RateLimit) -> tuple[float, int]:
-        """Take the next free moment of the bucket: the seconds to wait before sending,
-        and the bucket's pause count (see :meth:`paused_since`)."""
+    def reserve(self, declared: RateLimit) -> float:
+        """Take the bucket's next moment if it has come (``0.0``: send now), else the
+        seconds to wait before asking again. Nothing is held while waiting, so a lane
+        that wakes late never sends on a moment that has passed, and a pause declared
+        meanwhile is seen."""
         with self._lock:
             bucket = self._bucket(declared)
             now = self.clock()
+            at = max(bucket.next, bucket.paused)
+            if at > now:
+                return at - now
             interval = bucket.interval
             if now < bucket.tight_until and bucket.tight > interval:
                 interval = bucket.tight
-            at = max(now, bucket.next, bucket.paused)
-            bucket.next = at + interval
-            return at - now, bucket.epoch
-
-    def paused_since(self, declared: RateLimit, epoch: int) -> bool:
-        """Whether the bucket was paused since :meth:`reserve` returned ``epoch``: the
-        moment reserved is void, reserve again."""
-        with self._lock:
-            return self._bucket(declared).epoch != epoch
+            bucket.next = now + interval
+            return 0.0
 
     def pause(self, declared: RateLimit, seconds: float) -> None:
         """Nothing goes to the bucket for ``seconds`` (a 429, a spent window)."""
         with self._lock:
             bucket = self._bucket(declared)
-            until = self.clock() + seconds
-            if until > bucket.paused:
-                bucket.paused = until
-                bucket.epoch += 1
+            bucket.paused = max(bucket.paused, self.clock() + seconds)
 
     def observe(self, declared: RateLimit, state: RateLimitState) -> None:
         """Tighten the bucket by what an answer's rate-limit headers say: the requests

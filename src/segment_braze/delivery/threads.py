@@ -143,14 +143,9 @@ def _send(core: Core, ticket: Ticket, results: queue.SimpleQueue[Step | BaseExce
     pacer = core.pacer
     prepared = ticket.request.to_http(core.settings)
     while not stop.is_set():
-        while True:
-            wait, epoch = pacer.reserve(limit)
-            if wait <= 0:
-                break
+        while (wait := pacer.reserve(limit)) > 0:
             if stop.wait(wait):
                 return
-            if not pacer.paused_since(limit, epoch):
-                break
         start = time.perf_counter()
         try:
             answer, error = transport(prepared), None
