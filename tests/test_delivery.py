@@ -862,4 +862,14 @@ def test_no_output_of_delivery_shows_the_key(tmp_path: Path) -> None:
             for text in (err, out.decode(), (tmp_path / "sum.json").read_text(),
                          (tmp_path / "dead.ndjson").read_text()):
                 assert "secretvalue" not in text
-        assert fake.unauthorized == 2
+        status, err, _ = run_cli(["translate", str(tmp_path / "in.ndjson"), "-o",
+                                  str(tmp_path / "req.ndjson")])
+        status, err, out = run_cli(["send", str(tmp_path / "req.ndjson"), "--settings",
+                                    str(tmp_path / "s.json"), "--summary",
+                                    str(tmp_path / "sum.json"), "--dead-letter",
+                                    str(tmp_path / "dead.ndjson")])
+        assert status == 0, err
+        for text in (err, out.decode(), (tmp_path / "sum.json").read_text(),
+                     (tmp_path / "dead.ndjson").read_text()):
+            assert "secretvalue" not in text
+        assert fake.unauthorized == 3

@@ -77,7 +77,7 @@ class Ticket:
     """One request on its way: where it goes, whom it waits for, how it went."""
 
     __slots__ = ("after", "attempts", "done", "failures", "keys", "limited", "placement",
-                 "request", "seq")
+                 "released", "request", "seq")
 
     def __init__(self, seq: int, request: Request, keys: list[list[bytes | None]] | None
                  ) -> None:
@@ -87,7 +87,10 @@ class Ticket:
         self.keys = keys
         self.placement: Placement | None = None
         self.after: tuple[Ticket, ...] = ()
+        #: Set once Braze answered it for good (later requests of its users may go).
         self.done: Any = None  # a threading.Event or an asyncio.Event
+        #: Set once what it settled is in the journal (its lane may send the next one).
+        self.released: Any = None
         self.attempts = 0
         self.failures = 0
         self.limited = 0
@@ -143,6 +146,8 @@ class Core:
         self.dead_letter = self._open(dead_letter, DeadLetter)
         self.namer = Namer() if self.journal is not None else None
         self.live: dict[int, Ticket] = {}
+        #: Tickets settled since the last commit: their lanes wait for it.
+        self.settled: list[Ticket] = []
         self.seq = 0
         self.start = time.monotonic()
         self.shown = self.start
@@ -224,6 +229,9 @@ class Core:
         live = self.live
         ticket.after = tuple(live[seq] for seq in placement.after if seq in live)
         ticket.done = make_event()
+        ticket.released = make_event()
+        if self.journal is None:  # nothing to write first: the lane need not wait
+            ticket.released.set()
         live[ticket.seq] = ticket
         return placement.lane
 
@@ -311,6 +319,7 @@ class Core:
             assert ticket.placement is not None  # noqa: S101
             self.router.done(ticket.placement)
             self.live.pop(ticket.seq, None)
+            self.settled.append(ticket)
             if step.verdict == "delivered" and self.on_response is not None:
                 assert step.response is not None  # noqa: S101
                 self.on_response(request, step.response)
@@ -393,11 +402,19 @@ class Core:
             self.progress(self.report(complete=False, latencies=False))
 
     def commit(self) -> None:
-        """Make what was settled durable (after each batch of settled steps)."""
+        """Make what was settled durable (after each batch of settled steps), then let
+        the lanes of those requests go on: a lane never sends while its last answer is
+        not in the journal, so a crash resends at most one request per lane."""
         if self.journal is not None:
             self.journal.commit()
         if self.dead_letter is not None:
             self.dead_letter.flush()
+        self.release()
+
+    def release(self) -> None:
+        for ticket in self.settled:
+            ticket.released.set()
+        self.settled.clear()
 
     def report(self, *, complete: bool = True, latencies: bool = True) -> DeliveryReport:
         return self.tally.report(time.monotonic() - self.start, in_flight=len(self.live),

@@ -110,6 +110,8 @@ async def _lane(core: Core, tickets: asyncio.Queue[Ticket | None],
             await earlier.done.wait()
         try:
             await _send(core, ticket, results, transport)
+            ticket.done.set()
+            await ticket.released.wait()  # the owner journals the answer first
         finally:
             ticket.done.set()
 

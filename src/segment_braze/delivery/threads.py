@@ -103,8 +103,9 @@ def deliver(requests: Iterable[Request], transport: Transport, settings: Setting
     finally:
         if not complete:
             stop.set()
-            for ticket in list(core.live.values()):
+            for ticket in [*core.live.values(), *core.settled]:
                 ticket.done.set()  # wake lanes waiting on another lane
+                ticket.released.set()
         for q in queues:
             q.put(None)
         for thread in threads:
@@ -128,8 +129,10 @@ def _lane(core: Core, tickets: queue.SimpleQueue[Ticket | None],
         for earlier in ticket.after:
             earlier.done.wait()
         try:
-            if not stop.is_set():
-                _send(core, ticket, results, stop, transport)
+            if not stop.is_set() and _send(core, ticket, results, stop, transport):
+                ticket.done.set()
+                while not ticket.released.wait(0.05) and not stop.is_set():
+                    pass  # the calling thread journals the answer first
         except BaseException as error:  # raised again by the caller
             results.put(error)
             stop.set()
@@ -138,24 +141,30 @@ def _lane(core: Core, tickets: queue.SimpleQueue[Ticket | None],
 
 
 def _send(core: Core, ticket: Ticket, results: queue.SimpleQueue[Step | BaseException],
-          stop: threading.Event, transport: Transport) -> None:
+          stop: threading.Event, transport: Transport) -> bool:
+    """Send until Braze answers for good; ``False`` when stopped before."""
     limit = type(ticket.request).ENDPOINT.rate_limit
     pacer = core.pacer
     prepared = ticket.request.to_http(core.settings)
     while not stop.is_set():
         while (wait := pacer.reserve(limit)) > 0:
             if stop.wait(wait):
-                return
+                return False
         start = time.perf_counter()
         try:
             answer, error = transport(prepared), None
         except Exception as failure:  # the transport's: retried
             answer, error = None, failure
         if hasattr(answer, "__await__"):
-            answer.close()
+            close = getattr(answer, "close", None)
+            if close is not None:
+                close()  # a coroutine never awaited would warn
             raise TypeError("deliver() needs a synchronous transport; use deliver_async() "
                             "with an async one")
         step = core.attempt(ticket, answer, error, time.perf_counter() - start)
         results.put(step)
-        if step.final or stop.wait(step.wait):
-            return
+        if step.final:
+            return True
+        if stop.wait(step.wait):
+            return False
+    return False
