@@ -24,7 +24,9 @@ __all__ = [
     "Headers",
     "Outcome",
     "OutcomeStatus",
+    "RateLimitState",
     "interpret_response",
+    "rate_limit_state",
 ]
 
 OutcomeStatus: TypeAlias = Literal["delivered", "retry", "failed"]
@@ -205,6 +207,33 @@ def _wait(status: int, headers: Headers, now: float) -> float | None:
         waits.append(_reset_wait(lower.get("x-ratelimit-reset"), now))
     found = [wait for wait in waits if wait is not None]
     return max(found) if found else None
+
+
+@attrs.frozen
+class RateLimitState:
+    """What Braze's ``X-RateLimit-*`` headers say of the window an answer was counted in:
+    its size (``limit``), what is left of it (``remaining``) and the seconds until it
+    resets (``reset_after``); ``None`` for what an answer does not say."""
+
+    limit: int | None = None
+    remaining: int | None = None
+    reset_after: float | None = None
+
+
+def _count(text: str | None) -> int | None:
+    value = _number(text)
+    return None if value is None or value < 0 else int(value)
+
+
+def rate_limit_state(headers: Headers | None, *, now: float | None = None) -> RateLimitState:
+    """The ``X-RateLimit-Limit``, ``-Remaining`` and ``-Reset`` headers of an answer (names
+    in any case; the reset read as :func:`interpret_response` reads it, measured from
+    ``now``, default the current time). Delivery paces itself by them."""
+    lower = {str(name).lower(): str(value) for name, value in (headers or {}).items()}
+    reset = _reset_wait(lower.get("x-ratelimit-reset"), time.time() if now is None else now)
+    return RateLimitState(limit=_count(lower.get("x-ratelimit-limit")),
+                          remaining=_count(lower.get("x-ratelimit-remaining")),
+                          reset_after=reset)
 
 
 #: Statuses below 500 worth sending again: rate limited, and a cohort locked by another

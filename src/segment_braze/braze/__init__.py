@@ -14,12 +14,14 @@ of every part, where it came from: ``origin_of("events", 3)`` answers Braze's
 
 - :mod:`.objects`: the objects and entries, and the user keys;
 - :mod:`.endpoint`: the declaration types and what every request shares;
-- :mod:`.requests`: the request classes.
+- :mod:`.requests`: the request classes;
+- :mod:`.export`: ``UsersExportIds``, which reads profiles back (seeding change tracking).
 """
 
 from __future__ import annotations
 
 from .endpoint import Batching, Effect, Endpoint, HttpRequest, Origin, Part
+from .export import UsersExportIds
 from .objects import (
     AliasToIdentify,
     CohortChange,
@@ -77,6 +79,7 @@ __all__ = [
     "UserKey",
     "UsersAliasNew",
     "UsersDelete",
+    "UsersExportIds",
     "UsersIdentify",
     "UsersMerge",
     "UsersTrack",

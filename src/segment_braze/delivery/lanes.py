@@ -1,0 +1,147 @@
+"""Lanes: requests split into streams that can be sent at once without reordering a user.
+
+Braze applies requests in the order they arrive. Requests of two users who share nothing
+can go in any order, so they can be sent concurrently; requests naming a common user must
+arrive in translation order. A lane is a queue sent one request at a time; requests are
+placed so that a user's requests follow each other in one lane:
+
+- each request names users: ``part.users(entry)`` for every entry of every part of its
+  endpoint's declaration (both sides of an identify or a merge, every member of a cohort
+  change);
+- a request goes to the lane that already holds the pending requests of its users; a
+  request naming no pending user goes to the least loaded lane;
+- a request whose users are pending in several lanes (an identify joining an alias sent in
+  one lane and a user sent in another) goes to one of them, and *waits* for the last
+  pending request of each of its users in the others (``Placement.after``); its users
+  then belong to its lane. Waits only ever point to earlier requests, so they never
+  deadlock.
+
+Cohorts (endpoints batched ``"once"`` and ``"latest"`` within a ``group``): a cohort's
+name (``CohortName``) names no member, so nothing above would keep it ahead of the
+membership changes that follow it; yet Braze must know the cohort before users join it.
+So a ``"once"`` request also *writes* a key of its group (``group:cohort_id=...``) and a
+``"latest"`` request *reads* it: a membership change waits for the name sent before it,
+while membership changes of one cohort do not wait for each other.
+
+What a lane does not keep: the order between two users who share nothing. If one user's
+update must reach Braze before another user's (a referral credited to the referrer after
+the referee signs up), the two requests must name a common user, or be sent in two runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Final, Literal
+
+import attrs
+
+from ..braze import Batching, Request, UserKey
+
+__all__ = ["Placement", "Router", "request_keys", "split"]
+
+#: How a request of each kind of batching takes part in its group's order: a ``once``
+#: request (a cohort's name) writes the group's key, a ``latest`` one (a membership
+#: change) reads it.
+GROUP_ROLES: Final[Mapping[Batching, Literal["write", "read"] | None]] = {
+    "ordered": None, "once": "write", "latest": "read"}
+
+
+def _group_key(request: Request, fields: tuple[str, ...]) -> UserKey:
+    return "group:" + "\x1f".join(f"{name}={getattr(request, name)}" for name in fields)
+
+
+def request_keys(request: Request) -> tuple[tuple[UserKey, ...], tuple[UserKey, ...]]:
+    """The keys a request writes (the users it names, and the group key of a ``once``
+    request) and the keys it reads (the group key of a ``latest`` request)."""
+    endpoint = type(request).ENDPOINT
+    writes: dict[UserKey, None] = {}
+    for part in endpoint.parts:
+        users = part.users
+        for entry in request.entries(part):
+            for key in users(entry):
+                writes[key] = None
+    role = GROUP_ROLES[endpoint.batching] if endpoint.group else None
+    if role == "write":
+        writes[_group_key(request, endpoint.group)] = None
+    elif role == "read":
+        return tuple(writes), (_group_key(request, endpoint.group),)
+    return tuple(writes), ()
+
+
+@attrs.frozen
+class Placement:
+    """Where request number ``seq`` goes: its ``lane``, and the earlier requests (by
+    number, in other lanes) it must wait for. ``keys`` are the keys it writes."""
+
+    seq: int
+    lane: int
+    after: tuple[int, ...]
+    keys: tuple[UserKey, ...]
+
+
+class Router:
+    """Places requests into ``lanes`` lanes, one at a time, in stream order.
+
+    Only pending requests are remembered: :meth:`done` forgets a request once Braze has
+    answered it for good, so memory follows what is in flight, not the stream.
+    """
+
+    __slots__ = ("_load", "_owner", "lanes")
+
+    def __init__(self, lanes: int) -> None:
+        if isinstance(lanes, bool) or not isinstance(lanes, int) or lanes < 1:
+            raise ValueError(f"lanes must be a whole number >= 1, got {lanes!r}")
+        self.lanes = lanes
+        #: The lane and number of the last pending request writing each key.
+        self._owner: dict[UserKey, tuple[int, int]] = {}
+        self._load = [0] * lanes
+
+    def place(self, seq: int, request: Request) -> Placement:
+        """The placement of request ``seq`` (numbers must grow)."""
+        writes, reads = request_keys(request)
+        owner = self._owner
+        live = [found for key in (*writes, *reads) if (found := owner.get(key)) is not None]
+        load = self._load
+        if not live:
+            lane = min(range(self.lanes), key=load.__getitem__)
+            after: tuple[int, ...] = ()
+        else:
+            votes: dict[int, int] = {}
+            for held, _ in live:
+                votes[held] = votes.get(held, 0) + 1
+            lane = max(votes, key=lambda held: (votes[held], -load[held], -held))
+            after = tuple(sorted({other for held, other in live if held != lane}))
+        for key in writes:
+            owner[key] = (lane, seq)
+        load[lane] += 1
+        return Placement(seq, lane, after, writes)
+
+    def done(self, placement: Placement) -> None:
+        """Request ``placement.seq`` was answered for good: its users are free again."""
+        owner = self._owner
+        mine = (placement.lane, placement.seq)
+        for key in placement.keys:
+            if owner.get(key) == mine:
+                del owner[key]
+        self._load[placement.lane] -= 1
+
+    @property
+    def pending(self) -> int:
+        """Requests placed and not yet done."""
+        return sum(self._load)
+
+
+def split(requests: Iterable[Request], lanes: int
+          ) -> tuple[tuple[tuple[Placement, Request], ...], ...]:
+    """A finite stream split into ``lanes`` lanes, each in stream order: what
+    :func:`~segment_braze.delivery.deliver` does as requests come, shown whole.
+
+    Sending the lanes concurrently, each request only after the requests its placement
+    names in ``after``, delivers every user's requests in stream order.
+    """
+    router = Router(lanes)
+    out: list[list[tuple[Placement, Request]]] = [[] for _ in range(lanes)]
+    for seq, request in enumerate(requests):
+        placement = router.place(seq, request)
+        out[placement.lane].append((placement, request))
+    return tuple(tuple(lane) for lane in out)
