@@ -61,6 +61,7 @@ PUBLIC = [
     "UsersMerge",
     "UsersTrack",
     "batch",
+    "both",
     "explain",
     "interpret_response",
     "iter_batches",
@@ -72,6 +73,7 @@ PUBLIC = [
     "on_purchase",
     "on_type",
     "on_untracked_page",
+    "otherwise",
     "translate",
 ]
 

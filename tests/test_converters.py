@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 import segment_braze as sb
-from segment_braze import converters
+from segment_braze import converters, times
 
 UTC = timezone.utc
 T = "2024-05-01T12:00:00Z"
@@ -48,18 +48,18 @@ class TestStrictScalars:
     def test_no_str_of_other_types(self, value: Any) -> None:
         """A string field refuses non-strings (no ``str(["x"])``)."""
         with pytest.raises((TypeError, ValueError)):
-            converters.segment.structure(value, str)
+            converters.make_converter().structure(value, str)
 
     @pytest.mark.parametrize("value", ["false", "true", "0", 1, 0, 1.5, None, ["x"]])
     def test_no_bool_of_other_types(self, value: Any) -> None:
         """A boolean field refuses non-booleans (no ``"false"`` -> True)."""
         with pytest.raises((TypeError, ValueError)):
-            converters.segment.structure(value, bool)
+            converters.make_converter().structure(value, bool)
 
     @pytest.mark.parametrize("value", [True, False])
     def test_booleans_stay_booleans(self, value: bool) -> None:
         """Real booleans pass."""
-        assert converters.segment.structure(value, bool) is value
+        assert converters.make_converter().structure(value, bool) is value
 
     @pytest.mark.parametrize(("field", "value", "path"), [
         ("event", ["Signed Up"], "$.event"),
@@ -152,8 +152,8 @@ class TestDates:
         def forbidden(_: str) -> datetime:
             raise AssertionError("dateutil called for a form fromisoformat reads")
 
-        monkeypatch.setattr(converters, "isoparse", forbidden)
-        parsed = converters.parse_time(text)
+        monkeypatch.setattr(times, "isoparse", forbidden)
+        parsed = times.parse_time(text)
         assert parsed == expected
         assert parsed.tzinfo is not None
 
@@ -167,13 +167,13 @@ class TestDates:
         """Nanosecond times (Go, Java) and other ISO forms are read; dateutil is called
         exactly when this Python's fromisoformat cannot read the text."""
         calls: list[str] = []
-        original: Callable[[str], datetime] = converters.isoparse
+        original: Callable[[str], datetime] = times.isoparse
 
         def counting(value: str) -> datetime:
             calls.append(value)
             return original(value)
 
-        monkeypatch.setattr(converters, "isoparse", counting)
+        monkeypatch.setattr(times, "isoparse", counting)
         assert sent_time(track(timestamp=text)) == expected
         try:
             datetime.fromisoformat(text.replace("Z", "+00:00"))

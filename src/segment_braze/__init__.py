@@ -38,6 +38,7 @@ from .responses import ErrorDetail, Outcome, interpret_response
 from .rules import (
     DEFAULT_RULES,
     Rule,
+    both,
     on_audience,
     on_context_traits,
     on_event,
@@ -46,6 +47,7 @@ from .rules import (
     on_purchase,
     on_type,
     on_untracked_page,
+    otherwise,
 )
 from .scope import Scope, Skip
 from .settings import Settings
@@ -89,6 +91,7 @@ __all__ = [
     "UsersMerge",
     "UsersTrack",
     "batch",
+    "both",
     "explain",
     "interpret_response",
     "iter_batches",
@@ -100,6 +103,7 @@ __all__ = [
     "on_purchase",
     "on_type",
     "on_untracked_page",
+    "otherwise",
     "translate",
 ]
 
