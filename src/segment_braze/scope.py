@@ -36,7 +36,8 @@ from .limits import MAX_EVENT_CHARS
 from .settings import Settings
 from .times import render_time
 
-__all__ = ["Emitter", "Matcher", "Memo", "Output", "Resolver", "Scope", "Sink", "Skip"]
+__all__ = ["MEMO_LIMIT", "Emitter", "Matcher", "Memo", "Output", "Resolver", "Scope", "Sink",
+           "Skip"]
 
 
 @attrs.frozen

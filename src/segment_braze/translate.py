@@ -38,7 +38,7 @@ from .braze import (
     UserAttributes,
     UsersTrack,
 )
-from .combinators import Trace, traces
+from .combinators import Trace, trace, traces
 from .converters import make_converter
 from .errors import InvalidEvent, Notice, Problem, Status
 from .events import EVENT_CLASSES, SegmentEvent
@@ -389,18 +389,10 @@ def _explained(rule: Rule, event: SegmentEvent, scope: Scope, steps: list[Step]
                ) -> tuple[Output, ...]:
     """Run a matched row for :meth:`Translator.explain`, recording its step (with the
     parts of a combinator)."""
-    notices = scope.sink.notices
-    before = len(notices)
-    explain = getattr(rule.emit, "explain", None)
-    parts: tuple[Trace, ...] = ()
-    emitted: tuple[Output, ...]
-    if callable(explain):
-        emitted, parts = explain(event, scope)
-    else:
-        emitted = tuple(rule.emit(event, scope))
-    steps.append(Step(rule=rule.name, matched=True, emitted=emitted,
-                      notices=tuple(notices[before:]), parts=parts))
-    return emitted
+    found = trace(rule.emit, event, scope)
+    steps.append(Step(rule=rule.name, matched=True, emitted=found.emitted,
+                      notices=found.notices, parts=found.parts))
+    return found.emitted
 
 
 def _ran_inside(emit: Emitter, steps: list[Step]) -> str | None:

@@ -164,10 +164,14 @@ def audience_to_cohort(event: Track | Identify, scope: Scope) -> tuple[Output, .
             CohortUsers(cohort_id=cohort_id, cohort_changes=(change,), times=(time,)))
 
 
-def _empty(output: Output) -> bool:
-    """An attributes object with nothing to write that creates no alias profile."""
-    return (type(output) is UserAttributes and not output.values
-            and output.update_existing_only is not False)
+def _kept(emitted: tuple[Output, ...], other_traits: bool) -> tuple[Output, ...]:
+    """What the identify body emitted on the other traits, without an attributes object
+    left with nothing to write (unless it creates an alias profile)."""
+    if not other_traits:
+        return emitted
+    return tuple(out for out in emitted
+                 if not (type(out) is UserAttributes and not out.values
+                         and out.update_existing_only is not False))
 
 
 @attrs.frozen(repr=False)
@@ -179,8 +183,9 @@ class _OtherTraits:
         return (self.emit,)
 
     def _event(self, event: Track | Identify, scope: Scope) -> Identify | None:
-        """The identify ``emit`` sees, with whether its empty objects are dropped; ``None``
-        for a track (its audience is all it says)."""
+        """The identify ``emit`` sees: without the audience's trait when the user has a
+        cohort identifier; the event itself when not (the audience stays an attribute);
+        ``None`` for a track (its audience is all it says)."""
         if type(event) is not Identify:
             return None
         if cohort_member(event, scope.settings) is None:
@@ -193,10 +198,7 @@ class _OtherTraits:
         given = self._event(event, scope)
         if given is None:
             return ()
-        emitted = tuple(self.emit(given, scope))
-        if given is event:
-            return emitted
-        return tuple(out for out in emitted if not _empty(out))
+        return _kept(tuple(self.emit(given, scope)), given is not event)
 
     def explain(self, event: Track | Identify,
                 scope: Scope) -> tuple[tuple[Output, ...], tuple[Trace, ...]]:
@@ -204,9 +206,7 @@ class _OtherTraits:
         if given is None:
             return (), (Trace(emitter=self.emit, ran=False, note="not run: not an identify"),)
         inner = trace(self.emit, given, scope)
-        if given is event:
-            return inner.emitted, (inner,)
-        return tuple(out for out in inner.emitted if not _empty(out)), (inner,)
+        return _kept(inner.emitted, given is not event), (inner,)
 
     def __repr__(self) -> str:
         return f"other_traits({name_of(self.emit)})"
