@@ -18,7 +18,7 @@ with ``parts``, ``explain`` and a readable ``repr``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
 import attrs
@@ -80,7 +80,7 @@ def trace(emitter: Emitter, event: Any, scope: Scope) -> Trace:
                  parts=parts)
 
 
-def traces(found: Iterator[Trace] | tuple[Trace, ...]) -> Iterator[Trace]:
+def traces(found: Iterable[Trace]) -> Iterator[Trace]:
     """Every trace in ``found`` and, depth first, in their parts."""
     for one in found:
         yield one
