@@ -303,6 +303,14 @@ class TestAudienceRow:
                                                      "plan": "pro"}]}
         assert [n.path for n in t.notices] == ["$.traits.vip"]
 
+    def test_the_cohort_part_runs_first(self) -> None:
+        """Notices come in the order the parts ran: the cohort part's (a missing time)
+        before the identify body's."""
+        event = {**self.EVENT, "timestamp": None, "traits": {"vip": True, "gender": "robot"}}
+        t = translator(**COHORTS).translate(event)
+        assert [(n.path, n.rule) for n in t.notices] == [("$.timestamp", "audience"),
+                                                         ("$.traits.gender", "audience")]
+
     def test_tracks_have_no_other_traits(self) -> None:
         """For a track, other_traits emits nothing and says why in explain()."""
         explanation = translator(**COHORTS).explain(track(
