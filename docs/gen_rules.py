@@ -1,8 +1,9 @@
 """Write docs/rules.md from the rule table and the data tables its bodies read.
 
 The rules page is generated so that it cannot drift from the code: the rows, their
-matchers and emitters (with their docstrings), the event types each row can meet, and the
-constants of ``segment_braze.mapping`` all come from the modules themselves. Run
+matchers and emitters (with their docstrings, and the parts of each combinator), the
+event types each row can meet, and the constants of ``segment_braze.mapping`` all come
+from the modules themselves. Run
 
     python docs/gen_rules.py            # rewrite docs/rules.md
     python docs/gen_rules.py --check    # exit 1 when docs/rules.md is out of date
@@ -24,8 +25,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from segment_braze import _tables, limits, rules
-from segment_braze.mapping import purchases, traits, values
+from segment_braze import _tables, events, limits, rules
+from segment_braze.combinators import name_of
+from segment_braze.mapping import identity, purchases, traits, values
 
 PAGE = Path(__file__).with_name("rules.md")
 
@@ -124,9 +126,50 @@ def matcher_factory(matcher: object) -> Callable[..., Any] | None:
     return rules.MATCHERS.get(name)
 
 
+def combinator_factory(emitter: object) -> Callable[..., Any] | None:
+    """The public factory that built a combinator (``both`` for ``both(a, b)``), or
+    ``None`` for a plain emitter."""
+    if not hasattr(emitter, "parts"):
+        return None
+    name = repr(emitter).split("(", 1)[0]
+    factory = rules.COMBINATORS.get(name)
+    if factory is None:
+        raise LookupError(f"{emitter!r}: a combinator from no factory in rules.COMBINATORS")
+    return factory
+
+
+def emitter_lines(emitter: Any, rows: Mapping[object, str], depth: int = 0) -> list[str]:
+    """The parts of combinator ``emitter`` as Markdown list items, ``depth`` levels in: a
+    function with its docstring; a combinator with its factory's docstring, then its own
+    parts; a part that is a row's emitter refers to that row instead of repeating it."""
+    lines = []
+    for part in emitter.parts:
+        indent = "  " * depth
+        if part in rows:
+            lines.append(f"{indent}- `{name_of(part)}`: the emitter of row {rows[part]}.")
+        elif combinator_factory(part) is None:
+            lines.append(f"{indent}- `{part.__module__}.{part.__name__}`: {docstring(part)}")
+        else:
+            lines.append(f"{indent}- `{name_of(part)}`: "
+                         f"{docstring(combinator_factory(part))}")
+            lines += emitter_lines(part, rows, depth + 1)
+    return lines
+
+
+def emits(rule: rules.Rule, rows: Mapping[object, str]) -> list[str]:
+    """What a row emits: its emitter's module, name and docstring; for a combinator, the
+    combinator's docstring and, below, each part's."""
+    emit: Any = rule.emit
+    factory = combinator_factory(emit)
+    if factory is None:
+        return [f"- **emits** (`{emit.__module__}.{emit.__name__}`): {docstring(emit)}"]
+    return [f"- **emits** (`{name_of(emit)}`): {docstring(factory)}",
+            *emitter_lines(emit, rows, 1)]
+
+
 def event_types(rule: rules.Rule) -> list[str]:
     """The event types ``rule`` can meet, in the order of ``EVENT_TYPES``."""
-    return [t for t in rules.EVENT_TYPES if t in rule.types]
+    return [t for t in events.EVENT_TYPES if t in rule.types]
 
 
 def code(value: object) -> str:
@@ -165,6 +208,15 @@ ends the table after emitting. Attributes, events and purchases of one event are
 gathered into a single `/users/track` request, after any request of another endpoint
 (`/users/identify`, `/users/delete`, `/users/merge`) the rows emitted.
 
+A row that builds on another row's body says so with a combinator: `both(a, b)` emits
+`a`'s outputs then `b`'s, `otherwise(a, b)` emits `b`'s when `a` emits nothing, and the
+audience row's `other_traits(...)` hands an identify's other traits to the identify
+row's body. `explain()` shows each part of a combinator, and says where a row's emitter
+ran when it ran inside another row.
+
+After the rows, the translator runs one step of its own, shown by `explain()` on its
+own line as `alias_profile` (`mapping.identity.add_alias_profiles`). It {alias_profile}
+
 Why a table: the whole mapping reads on one screen, `explain()` can show which row did
 what, and a pipeline changes the mapping by building a new tuple (add, replace or drop
 rows) instead of patching code. Filters come first (as final rows that skip), so that
@@ -178,9 +230,11 @@ def rows_section() -> list[str]:
            "|---|---|---|---|---|---|"]
     for index, rule in enumerate(rules.DEFAULT_RULES, 1):
         out.append(f"| {index} | `{rule.name}` | `{rule.when!r}` | "
-                   f"{codes(event_types(rule))} | `{rule.emit.__name__}` | "
+                   f"{codes(event_types(rule))} | `{name_of(rule.emit)}` | "
                    f"{'yes' if rule.final else ''} |")
     out.append("")
+    rows = {rule.emit: f"{index} (`{rule.name}`)"
+            for index, rule in enumerate(rules.DEFAULT_RULES, 1)}
     for index, rule in enumerate(rules.DEFAULT_RULES, 1):
         factory = matcher_factory(rule.when)
         if factory is None:
@@ -190,8 +244,7 @@ def rows_section() -> list[str]:
         out += [f"### {index}. `{rule.name}`{final}", "",
                 f"- **matches** (`{rule.when!r}`, for {codes(event_types(rule))}): "
                 f"{docstring(factory)}",
-                f"- **emits** (`{rule.emit.__module__}.{rule.emit.__name__}`): "
-                f"{docstring(rule.emit)}", ""]
+                *emits(rule, rows), ""]
     return out
 
 
@@ -200,7 +253,7 @@ def paths_section() -> list[str]:
            "The translator only calls the rows whose matcher can accept an event's type, "
            "in table order:", "",
            "| event type | rows |", "|---|---|"]
-    for kind in rules.EVENT_TYPES:
+    for kind in events.EVENT_TYPES:
         names = [r.name for r in rules.DEFAULT_RULES if kind in r.types]
         out.append(f"| `{kind}` | {' → '.join(code(n) for n in names)} |")
     out.append("")
@@ -301,8 +354,10 @@ def limits_section() -> list[str]:
 
 def render() -> str:
     """The whole rules page."""
-    lines = [HEAD, *rows_section(), *paths_section(), *traits_section(),
-             *genders_section(), *identity_section(), *purchases_section(),
+    step = docstring(identity.add_alias_profiles).split(" Returns ")[0]
+    alias_profile = step[0].lower() + step[1:]  # "It creates the profiles ..."
+    lines = [HEAD.format(alias_profile=alias_profile), *rows_section(), *paths_section(),
+             *traits_section(), *genders_section(), *identity_section(), *purchases_section(),
              *limits_section()]
     return "\n".join(lines).rstrip("\n") + "\n"
 

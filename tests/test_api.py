@@ -65,6 +65,7 @@ PUBLIC = [
     "UsersMerge",
     "UsersTrack",
     "batch",
+    "both",
     "explain",
     "interpret_response",
     "iter_batches",
@@ -76,6 +77,7 @@ PUBLIC = [
     "on_purchase",
     "on_type",
     "on_untracked_page",
+    "otherwise",
     "read_events",
     "translate",
 ]

@@ -260,7 +260,7 @@ class TestRule:
         an event."""
         assert bind(on_audience(), sb.Settings()) is False
         translator = sb.Translator(sb.Settings())
-        for rows in translator._table.values():
+        for rows in translator._table.rows.values():
             assert all(rule.name != "audience" for rule, _ in rows)
         assert bind(on_audience(), cohort_settings()) is not False
 

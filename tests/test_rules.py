@@ -16,7 +16,6 @@ import attrs
 import pytest
 
 import segment_braze as sb
-from segment_braze.mapping.identity import resolve
 
 NOW = datetime(2024, 6, 1, 8, 30, tzinfo=timezone.utc)
 T = "2024-05-01T12:00:00Z"
@@ -36,7 +35,7 @@ def rule(name: str) -> sb.Rule:
 
 
 def scope(event: Any, **settings: Any) -> sb.Scope:
-    return sb.Scope(sb.Settings(**settings), event, clock, resolve)
+    return sb.Translator(sb.Settings(**settings), clock=clock).scope(event)
 
 
 def matches(name: str, event: Any, **settings: Any) -> bool:
@@ -132,7 +131,8 @@ class TestRuleTable:
     def test_rows_print_readably(self) -> None:
         """A row's repr names its matcher and emitter, like the table's source."""
         assert repr(rule("purchase")) == (
-            "Rule('purchase', on_purchase(), track_to_purchases, final=True)")
+            "Rule('purchase', on_purchase(), otherwise(track_to_purchases, track_to_event), "
+            "final=True)")
         assert repr(rule("page")) == "Rule('page', on_type('page', 'screen'), page_to_event)"
 
     def test_rule_types(self) -> None:

@@ -39,6 +39,7 @@ from .responses import ErrorDetail, Outcome, interpret_response
 from .rules import (
     DEFAULT_RULES,
     Rule,
+    both,
     on_audience,
     on_context_traits,
     on_event,
@@ -47,6 +48,7 @@ from .rules import (
     on_purchase,
     on_type,
     on_untracked_page,
+    otherwise,
 )
 from .scope import Scope, Skip
 from .settings import Settings
@@ -94,6 +96,7 @@ __all__ = [
     "UsersMerge",
     "UsersTrack",
     "batch",
+    "both",
     "explain",
     "interpret_response",
     "iter_batches",
@@ -105,6 +108,7 @@ __all__ = [
     "on_purchase",
     "on_type",
     "on_untracked_page",
+    "otherwise",
     "read_events",
     "translate",
 ]

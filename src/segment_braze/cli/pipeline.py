@@ -62,13 +62,15 @@ def convert(sources: Sequence[Source], event_type: str | None, tally: CurrentsTa
     :func:`~segment_braze.currents.convert_many` does, so each result stays tied to its
     line (a rejected one is written with its source and number).
     """
-    from .. import currents  # imported here: its converter is built on import
+    from .. import currents  # imported here: translate runs never need it
 
+    converter = currents.make_converter()
     skipped = tally.skipped
     messages = tally.messages
     for item, position in read_lines(sources, tally, rejects, progress, stdin):
         try:
-            result = currents.convert(item.event, event_type=event_type, position=position)
+            result = currents.convert(item.event, event_type=event_type, position=position,
+                                      converter=converter)
         except Exception as error:  # InvalidEvent, or a bug: counted, the run goes on
             rejects.failed(item, error)
             continue

@@ -11,7 +11,8 @@ an event becomes a :class:`~segment_braze.braze.CohortName` request (batching an
 state store make sure Braze hears it once per cohort) and a
 :class:`~segment_braze.braze.CohortUsers` change for the user: added on ``Audience
 Entered`` or ``true``, removed on ``Audience Exited`` or ``false``. An identify's other
-traits still become attributes, exactly as the identify rule makes them.
+traits still become attributes, exactly as the identify row makes them: the ``audience``
+row is ``both(audience_to_cohort, other_traits(<the identify row's body>))``.
 
 A cohort change names the user by external id (``userId``) or, in alias mode, by the
 anonymous user alias: Braze's cohort import knows no ``braze_id`` or email.
@@ -25,14 +26,14 @@ from typing import TYPE_CHECKING, Any, Final, cast
 import attrs
 
 from ..braze import CohortChange, CohortName, CohortUsers, UserAlias, UserAttributes
+from ..combinators import Trace, name_of, trace
 from ..converters import json_type
 from ..errors import reject
 from ..events import Identify, Track
 from ..scope import Skip
-from .traits import identify_to_attributes
 
 if TYPE_CHECKING:
-    from ..scope import Output, Scope
+    from ..scope import Emitter, Output, Scope
     from ..settings import Settings
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "audience_to_cohort",
     "cohort_member",
     "is_audience_change",
+    "other_traits",
 ]
 
 #: Engage's audience track events -> whether the user leaves the cohort
@@ -122,16 +124,6 @@ def _check_track(event: Track, name: str, remove: bool) -> None:
                                      f"{event.event!r}")
 
 
-def _without_audience(event: Identify, name: str, scope: Scope) -> tuple[Output, ...]:
-    """The identify rule's output for the other traits; an attributes object left empty
-    is not sent, unless it creates an alias profile."""
-    traits = {k: v for k, v in (event.traits or {}).items() if k != name}
-    emitted = identify_to_attributes(attrs.evolve(event, traits=traits), scope)
-    return tuple(out for out in emitted
-                 if not (type(out) is UserAttributes and not out.values
-                         and out.update_existing_only is not False))
-
-
 def _no_member_reason(settings: Settings) -> str:
     hint = ("" if settings.anonymous_users == "alias"
             else ", or set anonymous_users='alias' to add anonymous users by user alias")
@@ -142,16 +134,15 @@ def _no_member_reason(settings: Settings) -> str:
 def audience_to_cohort(event: Track | Identify, scope: Scope) -> tuple[Output, ...]:
     """An audience change -> the cohort's name (``/partners/segment/cohorts``) and the
     user's membership change (``/partners/segment/cohorts/users``: added on ``Audience
-    Entered`` or ``true``, removed on ``Audience Exited`` or ``false``). An identify's
-    other traits become attributes as the identify rule makes them. A user with neither a
-    userId nor, in alias mode, an anonymousId is skipped (a track), or keeps the audience
-    as a custom attribute with a notice (an identify)."""
+    Entered`` or ``true``, removed on ``Audience Exited`` or ``false``). A user with
+    neither a userId nor, in alias mode, an anonymousId is skipped (a track), or keeps
+    the audience as a custom attribute with a notice (an identify: nothing is emitted
+    here, and :func:`other_traits` sends every trait)."""
     personas = cast("Mapping[str, Any]", _personas(event))  # the matcher checked it
     cohort_id = _text(personas, "computation_id")
     name = _text(personas, "computation_key")
     settings = scope.settings
     member = cohort_member(event, settings)
-    others: tuple[Output, ...] = ()
     if type(event) is Track:
         remove = AUDIENCE_EVENTS[event.event]
         _check_track(event, name, remove)
@@ -162,16 +153,68 @@ def audience_to_cohort(event: Track | Identify, scope: Scope) -> tuple[Output, .
         if member is None:
             scope.notice(("traits", name), f"{_no_member_reason(settings)}; sent as a custom "
                          "attribute instead")
-            return identify_to_attributes(identify, scope)
+            return ()
         remove = not (identify.traits or {})[name]
-        others = _without_audience(identify, name, scope)
     time = scope.time()
     if isinstance(member, UserAlias):
         change = CohortChange(aliases=(member,), should_remove=remove)
     else:
         change = CohortChange(user_ids=(member,), should_remove=remove)
-    cohort: tuple[Any, ...] = (
-        CohortName(cohort_id=cohort_id, name=name, created_at=time),
-        CohortUsers(cohort_id=cohort_id, cohort_changes=(change,), times=(time,)),
-    )
-    return cast("tuple[Output, ...]", cohort) + others
+    return (CohortName(cohort_id=cohort_id, name=name, created_at=time),
+            CohortUsers(cohort_id=cohort_id, cohort_changes=(change,), times=(time,)))
+
+
+def _kept(emitted: tuple[Output, ...], other_traits: bool) -> tuple[Output, ...]:
+    """What the identify body emitted on the other traits, without an attributes object
+    left with nothing to write (unless it creates an alias profile)."""
+    if not other_traits:
+        return emitted
+    return tuple(out for out in emitted
+                 if not (type(out) is UserAttributes and not out.values
+                         and out.update_existing_only is not False))
+
+
+@attrs.frozen(repr=False)
+class _OtherTraits:
+    emit: Emitter
+
+    @property
+    def parts(self) -> tuple[Emitter, ...]:
+        return (self.emit,)
+
+    def _event(self, event: Track | Identify, scope: Scope) -> Identify | None:
+        """The identify ``emit`` sees: without the audience's trait when the user has a
+        cohort identifier; the event itself when not (the audience stays an attribute);
+        ``None`` for a track (its audience is all it says)."""
+        if type(event) is not Identify:
+            return None
+        if cohort_member(event, scope.settings) is None:
+            return event  # the audience stays a custom attribute
+        name = cast("Mapping[str, Any]", _personas(event))["computation_key"]
+        return attrs.evolve(event, traits={k: v for k, v in (event.traits or {}).items()
+                                           if k != name})
+
+    def __call__(self, event: Track | Identify, scope: Scope) -> tuple[Output, ...]:
+        given = self._event(event, scope)
+        if given is None:
+            return ()
+        return _kept(tuple(self.emit(given, scope)), given is not event)
+
+    def explain(self, event: Track | Identify,
+                scope: Scope) -> tuple[tuple[Output, ...], tuple[Trace, ...]]:
+        given = self._event(event, scope)
+        if given is None:
+            return (), (Trace(emitter=self.emit, ran=False, note="not run: not an identify"),)
+        inner = trace(self.emit, given, scope)
+        return _kept(inner.emitted, given is not event), (inner,)
+
+    def __repr__(self) -> str:
+        return f"other_traits({name_of(self.emit)})"
+
+
+def other_traits(emit: Emitter) -> Emitter:
+    """For an identify that changes an audience: ``emit`` (the identify row's body) on
+    the traits other than the audience's, with an attributes object left empty dropped
+    (unless it creates an alias profile). When the user has no cohort identifier, on
+    every trait: the audience stays a custom attribute. Nothing for a track."""
+    return _OtherTraits(emit)

@@ -9,6 +9,12 @@ Each Braze object carries exactly one identifier, chosen in this order:
    alias_label}``;
 4. with ``email_identifier``: the email (identify traits, else ``context.traits``);
 5. none: the event is skipped, with a reason that says how to change that.
+
+Braze keeps the events and purchases of a user alias only once the alias has a profile,
+which an attributes object with ``_update_existing_only: false`` creates. Rather than
+every rule that emits an event remembering that, the translator runs
+:func:`add_alias_profiles` after the rules, as a step of its own (``alias_profile`` in
+``explain()``).
 """
 
 from __future__ import annotations
@@ -19,9 +25,12 @@ from typing import TYPE_CHECKING, Any
 
 from ..braze import (
     AliasToIdentify,
+    Event,
     Identifier,
     MergeUpdate,
+    Purchase,
     UserAlias,
+    UserAttributes,
     UsersDelete,
     UsersIdentify,
     UsersMerge,
@@ -35,6 +44,7 @@ if TYPE_CHECKING:
     from ..settings import Settings
 
 __all__ = [
+    "add_alias_profiles",
     "alias_to_identify_or_merge",
     "braze_id_of",
     "delete_to_users_delete",
@@ -132,8 +142,10 @@ def merge_anonymous(event: Identify, scope: Scope) -> tuple[Output, ...]:
     anonymous alias profile into the known user (``/users/identify``, merge behaviour
     ``merge``), so the anonymous history moves with them."""
     settings = scope.settings
+    if settings.anonymous_users != "alias":
+        return ()
     user_id, anonymous_id = _present(event.user_id), _present(event.anonymous_id)
-    if settings.anonymous_users != "alias" or user_id is None or anonymous_id is None:
+    if user_id is None or anonymous_id is None:
         return ()
     alias = UserAlias(anonymous_id, settings.alias_label)
     return (UsersIdentify(aliases_to_identify=(AliasToIdentify(user_id, alias),)),)
@@ -170,3 +182,38 @@ def delete_to_users_delete(event: Delete, scope: Scope) -> tuple[Output, ...]:
     if user_id is None:
         reject(("userId",), "required: Segment deletes users by userId")
     return (UsersDelete(external_ids=(user_id,)),)
+
+
+def add_alias_profiles(outputs: list[Output]) -> tuple[list[Output], tuple[Output, ...]]:
+    """Creates the profiles of alias users: for each user alias whose events or
+    purchases are in ``outputs`` and who has no attributes object with
+    ``_update_existing_only: false`` there, adds one such object (with no values) before
+    that user's first event or purchase, so that Braze creates the profile and keeps
+    them. With ``update_existing_only`` on, the translator does not run it: then no
+    profile is ever created.
+
+    Returns the outputs with those objects, and the objects added (none: ``outputs``
+    itself).
+    """
+    for output in outputs:
+        kind = type(output)
+        if (kind is Event or kind is Purchase) \
+                and output.identifier.kind == "user_alias":  # type: ignore[union-attr]
+            break
+    else:
+        return outputs, ()  # the common case: no alias user's event or purchase
+    created = {output.identifier for output in outputs
+               if type(output) is UserAttributes and output.update_existing_only is False}
+    out: list[Output] = []
+    added: list[Output] = []
+    for output in outputs:
+        kind = type(output)
+        if kind is Event or kind is Purchase:
+            ident: Identifier = output.identifier  # type: ignore[union-attr]
+            if ident.kind == "user_alias" and ident not in created:
+                created.add(ident)
+                profile = UserAttributes(identifier=ident, update_existing_only=False)
+                out.append(profile)
+                added.append(profile)
+        out.append(output)
+    return out, tuple(added)

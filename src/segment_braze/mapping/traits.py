@@ -19,11 +19,11 @@ from dateutil import parser as dateutil_parser
 
 from .._tables import LANGUAGES
 from ..braze import UserAttributes
-from ..converters import parse_time
 from ..errors import reject
 from ..events import Group, Identify, Page, Screen, Track
 from ..limits import INT64, MAX_NAME, MAX_STRING
-from .identity import looks_like_email, merge_anonymous
+from ..times import parse_time
+from .identity import looks_like_email
 from .values import (
     DROP,
     Attribute,
@@ -336,7 +336,7 @@ def traits_to_values(traits: Mapping[str, Any], base: PathT, scope: Scope, *,
         if entry is not None:
             attribute, normalise = entry
             if kind is str and len(value) > MAX_STRING:
-                scope.count_size(len(value))
+                scope.sink.count_size(len(value))
             result = value if value is None else normalise(value)
             kind = type(result)
             if attribute in source or kind is Dropped or kind is Fixed:
@@ -356,7 +356,7 @@ def traits_to_values(traits: Mapping[str, Any], base: PathT, scope: Scope, *,
                 size += len(value)
         else:
             _odd_trait(key, value, values)
-    scope.count_size(size)
+    scope.sink.count_size(size)
     if "name" in traits:
         _split_name(traits, values)
     if location:
@@ -453,9 +453,7 @@ def _attributes(values: dict[str, Any], merged: dict[str, Any],
                 scope: Scope) -> tuple[Output, ...]:
     ident = scope.identifier
     assert ident is not None  # noqa: S101 - the anonymous rule runs first
-    update_only = scope.update_existing_only()
-    if update_only is False:  # creates the alias profile
-        scope.profile_sent = True
+    update_only = scope.update_existing_only()  # False creates an alias profile
     out: tuple[Output, ...] = (UserAttributes(identifier=ident, values=values,
                                               update_existing_only=update_only),)
     if merged:
@@ -465,13 +463,12 @@ def _attributes(values: dict[str, Any], merged: dict[str, Any],
 
 
 def identify_to_attributes(event: Identify, scope: Scope) -> tuple[Output, ...]:
-    """Identify -> one attributes object (reserved traits to standard attributes, the rest
-    custom), after the ``/users/identify`` merge of the anonymous alias in alias mode."""
+    """Identify -> one attributes object: reserved traits to standard attributes, the
+    rest custom. (In alias mode the ``identify`` row first merges the anonymous alias,
+    ``both(merge_anonymous, identify_to_attributes)``.)"""
     location = event.context.location if event.context is not None else None
     values, merged = traits_to_values(event.traits or {}, ("traits",), scope,
                                       location=location, current_location=True)
-    if scope.settings.anonymous_users == "alias":
-        return merge_anonymous(event, scope) + _attributes(values, merged, scope)
     return _attributes(values, merged, scope)
 
 

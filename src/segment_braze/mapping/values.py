@@ -25,7 +25,7 @@ a notice is given.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from .. import _json
@@ -40,6 +40,8 @@ from ..limits import (
     MAX_PROPERTIES_BYTES,
     MAX_STRING,
 )
+from ..scope import MEMO_LIMIT
+from ..times import render_time
 
 if TYPE_CHECKING:
     from ..scope import Scope
@@ -54,13 +56,10 @@ __all__ = [
     "clean_properties",
     "custom_attribute",
     "name_problem",
-    "render_time",
 ]
 
 _ABORT: Final = 6 * MAX_EVENT_CHARS
 RESERVED_PROPERTIES: Final = frozenset({"time", "event_name"})
-
-UTC = timezone.utc
 
 
 class _Drop:
@@ -92,21 +91,6 @@ class Fixed:
     def __init__(self, value: Any, message: str) -> None:
         self.value = value
         self.message = message
-
-
-_TWO: Final = tuple(f"{n:02d}" for n in range(100))
-_THREE: Final = tuple(f"{n:03d}" for n in range(1000))
-
-
-def render_time(moment: datetime) -> str:
-    """A datetime as Braze wants it: ``YYYY-MM-DDTHH:MM:SS.mmmZ`` in UTC (naive is UTC)."""
-    zone = moment.tzinfo
-    if zone is not UTC and zone is not None and moment.utcoffset():
-        moment = moment.astimezone(UTC)
-    year = moment.year
-    return (f"{year if year >= 1000 else f'{year:04d}'}-{_TWO[moment.month]}-"
-            f"{_TWO[moment.day]}T{_TWO[moment.hour]}:{_TWO[moment.minute]}:"
-            f"{_TWO[moment.second]}.{_THREE[moment.microsecond // 1000]}Z")
 
 
 def name_problem(name: object) -> str | None:
@@ -246,19 +230,15 @@ class _Walk:
         return out if changed else value  # type: ignore[return-value]
 
 
-#: Property names already found valid, with their lengths: event schemas repeat, so most
-#: names are checked once. Bounded, so hostile input cannot grow it without limit.
-_KNOWN_NAMES: dict[str, int] = {}
-_KNOWN_NAMES_LIMIT: Final = 50_000
-
-
-def _name_length(name: Any) -> int:
-    """The length of a valid property name (remembered), or -1."""
+def _name_length(name: Any, known: dict[str, int]) -> int:
+    """The length of a valid property name (remembered in ``known``, the translator's
+    memo of property names: event schemas repeat, so most names are checked once), or
+    -1."""
     if type(name) is not str or not 0 < len(name) <= MAX_NAME or name[0] == "$" \
             or name in RESERVED_PROPERTIES:
         return -1
-    if len(_KNOWN_NAMES) < _KNOWN_NAMES_LIMIT:
-        _KNOWN_NAMES[name] = len(name)
+    if len(known) < MEMO_LIMIT:
+        known[name] = len(name)
     return len(name)
 
 
@@ -273,11 +253,11 @@ def clean_properties(properties: Mapping[str, Any], path: tuple[str | int, ...],
     if type(properties) is not dict:  # another mapping: copied into a dict Braze can take
         return _clean_properties_slowly(properties, path, scope)
     chars = 0  # characters of names and short strings: at most 6 bytes each in JSON
-    known = _KNOWN_NAMES
+    known = scope.memo.property_names
     for key, value in properties.items():
         length = known.get(key)
         if length is None:
-            length = _name_length(key)
+            length = _name_length(key, known)
             if length < 0:
                 break
         kind = type(value)
@@ -293,7 +273,7 @@ def clean_properties(properties: Mapping[str, Any], path: tuple[str | int, ...],
             break  # a nested value: walked below
     else:
         bound = 6 * chars
-        scope.count_size(chars)
+        scope.sink.count_size(chars)
         check_properties_size(properties, bound, path)
         return properties, bound
     return _clean_properties_slowly(properties, path, scope)
@@ -304,8 +284,11 @@ def _clean_properties_slowly(properties: Mapping[str, Any], path: tuple[str | in
     out: dict[str, Any] = {}
     chars = 0
     walk = _Walk(attribute=False)
+    known = scope.memo.property_names
     for key, value in properties.items():
-        length = _name_length(key)
+        length = known.get(key)
+        if length is None:
+            length = _name_length(key, known)
         kind = type(value)
         if length >= 0:
             if kind is str and len(value) <= MAX_STRING:
@@ -322,7 +305,7 @@ def _clean_properties_slowly(properties: Mapping[str, Any], path: tuple[str | in
             out[key] = cleaned
             chars += len(key) + 3
     bound = 6 * chars + walk.upper
-    scope.count_size(bound // 6)
+    scope.sink.count_size(bound // 6)
     check_properties_size(out, bound, path)
     return out, bound
 
@@ -338,7 +321,7 @@ def _odd_property(key: Any, value: Any, path: tuple[str | int, ...], walk: _Walk
         scope.notice((*path, str(key)), f"{problem}; property dropped")
         return DROP
     if type(value) is str:  # longer than MAX_STRING, or it would not be here
-        scope.count_size(len(value))
+        scope.sink.count_size(len(value))
         scope.notice((*path, key), f"string longer than {MAX_STRING} characters; "
                      "property dropped")
         return DROP
@@ -388,9 +371,10 @@ def custom_attribute(name: str, value: Any, base: tuple[str | int, ...],
     if kind is str:
         size = len(value)
         if size <= MAX_STRING:
-            scope.size += size
+            # Counted without the check: the caller (traits_to_values) checks the total.
+            scope.sink.size += size
             return value
-        scope.count_size(size)
+        scope.sink.count_size(size)
         scope.notice((*base, name), f"string longer than {MAX_STRING} characters; "
                      "attribute dropped")
         return DROP
@@ -417,7 +401,7 @@ def custom_attribute(name: str, value: Any, base: tuple[str | int, ...],
         return DROP
     for relative, message in walk.fixes:
         scope.notice((*base, name, *relative), message)
-    scope.count_size(walk.upper // 6)
+    scope.sink.count_size(walk.upper // 6)
     if walk.upper > MAX_OBJECT_BYTES:
         plain = cleaned.value if isinstance(cleaned, Attribute) else cleaned
         size = len(_json.dumps(plain))
