@@ -12,7 +12,9 @@ cross files, with a large plain file that Spark reads in several splits.
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import io
+import itertools
 import json
 import os
 import random
@@ -171,7 +173,7 @@ def _stream(seed: int = 11) -> list[bytes]:
     """Every user's timeline, interleaved at random (each user's order kept), with lines
     the command line must account for: blank lines, a line that is not JSON, events
     without any id or without a messageId, numeric user ids and a braze_id only."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - test data, not secrets
     timelines = [_timeline(rng, user) for user in range(USERS)]
     order = [user for user, events in enumerate(timelines) for _ in events]
     rng.shuffle(order)
@@ -405,12 +407,12 @@ class TestIdentityKeys:
     def test_chains_of_ids_share_one_key(self, spark: SparkSession, tmp_path: Path) -> None:
         """Ids linked only through long chains (alias calls, shared devices, braze ids)
         share a key exactly when union-find puts them in one component."""
-        rng = random.Random(5)
+        rng = random.Random(5)  # noqa: S311 - test data, not secrets
         events: list[dict[str, Any]] = []
         pairs: list[tuple[str, str]] = []
         for chain in range(6):
             ids = [f"c{chain}-{i}" for i in range(40)]
-            links = list(zip(ids, ids[1:], strict=False))
+            links = list(itertools.pairwise(ids))
             rng.shuffle(links)
             for a, b in links:
                 kind = rng.choice(("alias", "device", "braze"))
@@ -508,3 +510,27 @@ def test_lanes_are_written_as_files_the_command_line_walks(generated_lanes: Run,
     for record in records:
         record["source"] = as_path(record["source"])
     assert records == generated_lanes.cli_rejects
+
+
+def test_the_example_job_writes_what_the_command_line_writes(
+        spark: SparkSession, example_default: Run, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """examples/spark_job.py (what spark-submit runs) writes the requests, the rejects
+    and the summary; read in name order, the requests are the command line's."""
+    spec = importlib.util.spec_from_file_location("spark_job", EXAMPLES / "spark_job.py")
+    assert spec is not None
+    assert spec.loader is not None
+    job = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(job)
+    out = tmp_path / "out"
+    assert job.main([str(EXAMPLES / "segment-logs"), "--settings",
+                     str(EXAMPLES / "settings.json"), "--output", str(out)]) == 0
+    requests = b"".join(Path(s.name).read_bytes()
+                        for s in cli.expand_inputs([str(out / "requests")]))
+    assert requests == example_default.cli_bytes
+    summary = json.loads((out / "summary.json").read_text())
+    assert accounting(summary) == accounting(example_default.cli_summary)
+    assert json.loads(capsys.readouterr().out) == summary
+    rejects = [line for s in cli.expand_inputs([str(out / "rejects")])
+               for line in Path(s.name).read_bytes().splitlines()]
+    assert len(rejects) == len(example_default.cli_rejects)

@@ -25,6 +25,7 @@ Connect (Databricks serverless and shared clusters) exposes no RDDs and is not s
 from __future__ import annotations
 
 import importlib
+import json
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -66,6 +67,7 @@ __all__ = [
     "translate_archive",
     "write_rejects",
     "write_requests",
+    "write_summary",
 ]
 
 #: The files :func:`read_archive` picks up in a directory tree (a Hadoop glob on the file
@@ -718,6 +720,24 @@ def write_rejects(rejects: DataFrame, path: str, *, mode: str = "errorifexists")
     ordered = rejects.orderBy(F.split("source", "/"), "line")
     ordered.write.mode(mode).option("ignoreNullFields", "false").json(path)
     _rename(rejects.sparkSession, path)
+
+
+def write_summary(summary: DataFrame, path: str) -> dict[str, Any]:
+    """Write :func:`summary_json` as one JSON file at ``path`` (any Hadoop path, like
+    the command line's ``--summary``) and return it."""
+    data = summary_json(summary)
+    text = json.dumps(data, indent=2) + "\n"
+    spark = summary.sparkSession
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None  # noqa: S101 - a classic session has a JVM
+    target = jvm.org.apache.hadoop.fs.Path(path)
+    files = target.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    stream = files.create(target, True)
+    try:
+        stream.write(bytearray(text.encode()))
+    finally:
+        stream.close()
+    return data
 
 
 def _rename(spark: SparkSession, path: str) -> None:
