@@ -197,7 +197,8 @@ def _stream(seed: int = 11) -> list[bytes]:
                       b'{"type":"track","userId":123.0,"event":"Again","timestamp":'
                       b'"2024-05-01T00:00:00Z"}',
                       b'{"type":"track","event":"By braze id","integrations":{"Braze":'
-                      b'{"braze_id":"bz-1"}},"timestamp":"2024-05-01T00:00:00Z"}']
+                      b'{"braze_id":"bz-1"}},"timestamp":"2024-05-01T00:00:00Z"}',
+                      b'{"type":"track","userId":"bad-\xff","event":"Not UTF-8"}']
     return lines
 
 
@@ -264,7 +265,7 @@ def _cli_lines(archive: Path) -> list[tuple[str, int, int, str]]:
             data = gzip.decompress(data)
         for number, line in enumerate(data.split(b"\n"), 1):
             if line.strip():
-                out.append((source.name, number, position, line.decode()))
+                out.append((source.name, number, position, line.decode(errors="replace")))
                 position += 1
     return out
 

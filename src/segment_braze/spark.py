@@ -231,7 +231,7 @@ def identity_keys(lines: DataFrame, *, emails: bool = False,
     event of one Braze user shares with the events of every id ever linked to that user.
 
     The ids of an event (``userId``, ``anonymousId``, ``previousId``, the ``braze_id``s,
-    and with ``emails`` the email; see :func:`_ids`) are vertices; an event that carries
+    and with ``emails`` the email; see :func:`_with_ids`) are vertices; an event that carries
     several links them. The key is the smallest vertex of the connected component, found
     by alternating large-star and small-star rounds (Kiveris et al., "Connected
     Components in MapReduce and Beyond", 2014): a few rounds settle even long chains of
@@ -313,49 +313,51 @@ def _materialise(frame: DataFrame) -> DataFrame:
 
 # -- what the command line writes ------------------------------------------------------
 #
-# The shapes below are the command line's (segment_braze.cli): a rejected line's record
-# and reasons (``_reject``), and the summary (``Tally.to_json``). Each is reproduced in
-# one function here, so that the two can be pointed at one shared definition.
+# Two shapes are the command line's (segment_braze.cli): what one line becomes, with the
+# reason and record of a rejected line (``_parsed``, ``_translate``, ``_reject``,
+# ``_Rejects.add``), and the summary (``Tally.to_json``). Each is reproduced by one
+# function here (``_line_outcome``, ``summary_json``), so that both can be pointed at one
+# shared definition.
 
 #: A problem of a rejected line, as the command line writes it.
 PROBLEM: Final = StructType([StructField("path", StringType()),
                              StructField("message", StringType()),
                              StructField("rule", StringType())])
 
-#: What one line became: a translation, or (reason, problems) when it was rejected.
-Outcome = tuple[Translation | None, tuple[str, tuple[Problem, ...]] | None]
+#: A rejected line as ``--rejects`` writes it: source, line, original, problems.
+RejectRecord = tuple[str, int, str, list[tuple[str, str, "str | None"]]]
 
 
-def _line_outcome(translate: Callable[..., Translation], raw: bytes, position: int
-                  ) -> Outcome:
-    """What the command line makes of one non-blank line (``cli._parsed``, ``_translate``
-    and ``_reject``): rejected when larger than an event may be, when not JSON, when the
-    translator rejects it (reason: the path of its first problem, array indexes folded)
-    or fails on it (an internal error); else its translation."""
+def _line_outcome(translate: Callable[..., Translation], source: str, line: int,
+                  raw: bytes, position: int
+                  ) -> tuple[Translation | None, str | None, RejectRecord | None]:
+    """What the command line makes of one non-blank line: its translation, or the reason
+    it was rejected and its ``--rejects`` record (``original``: the line as read,
+    invalid UTF-8 escaped). Rejected when larger than an event may be, when not JSON,
+    when the translator rejects it (the reason: the path of its first problem, array
+    indexes folded) or fails on it (an internal error, counted: the run goes on)."""
+    problems: Sequence[Problem]
     if len(raw) > MAX_EVENT_CHARS:
-        return None, ("larger than 1 MB", (Problem("$", "the event is larger than 1 MB"),))
-    try:
-        value = _json.loads(raw)
-    except _json.DecodeError as error:
-        message = "nested too deeply" if isinstance(error, RecursionError) else str(error)
-        return None, ("not JSON", (Problem("$", f"not JSON: {message}"),))
-    try:
-        return translate(value, position=position), None
-    except InvalidEvent as error:
-        first = error.problems[0] if error.problems else Problem("$", "rejected")
-        return None, ("at " + _INDEX.sub("[*]", first.path), error.problems)
-    except Exception as error:  # a bug: counted, the run goes on
-        return None, ("internal error (please report it)",
-                      (Problem("$", f"internal error, please report it: "
-                                    f"{type(error).__name__}: {error}"),))
-
-
-def _reject_record(source: str, line: int, raw: bytes, problems: Sequence[Problem]
-                   ) -> tuple[str, int, str, list[tuple[str, str, str | None]]]:
-    """A rejected line as the command line's ``--rejects`` writes it: ``source``,
-    ``line``, ``original`` (the line as read, invalid UTF-8 escaped) and ``problems``."""
+        reason, problems = "larger than 1 MB", (Problem("$", "the event is larger than 1 MB"),)
+    else:
+        try:
+            value = _json.loads(raw)
+        except _json.DecodeError as error:
+            text = "nested too deeply" if isinstance(error, RecursionError) else str(error)
+            reason, problems = "not JSON", (Problem("$", f"not JSON: {text}"),)
+        else:
+            try:
+                return translate(value, position=position), None, None
+            except InvalidEvent as error:
+                first = error.problems[0] if error.problems else Problem("$", "rejected")
+                reason, problems = "at " + _INDEX.sub("[*]", first.path), error.problems
+            except Exception as error:  # a bug: counted, the run goes on
+                reason = "internal error (please report it)"
+                problems = (Problem("$", f"internal error, please report it: "
+                                         f"{type(error).__name__}: {error}"),)
     original = raw.decode("utf-8", "backslashreplace").rstrip("\r")
-    return source, line, original, [(p.path, p.message, p.rule) for p in problems]
+    return None, reason, (source, line, original,
+                          [(p.path, p.message, p.rule) for p in problems])
 
 
 def summary_json(summary: DataFrame) -> dict[str, Any]:
@@ -575,15 +577,13 @@ def _lane(lane: int, rows: Iterable[Any], job: _Job) -> Iterator[tuple[Any, ...]
     def requests() -> Iterator[Request]:
         for source, line, position, raw in rows:
             counts.add("read")
-            translation, rejected = _line_outcome(translate, bytes(raw), position)
-            if rejected is not None:
-                reason, problems = rejected
-                counts.add("rejected", reason)
-                record = _reject_record(source, line, bytes(raw), problems)
-                rejects.append(_row("reject", **dict(zip(REJECT_COLUMNS, record, strict=True)),
-                                    position=position))
+            translation, reason, record = _line_outcome(translate, source, line, bytes(raw),
+                                                        position)
+            if translation is None:
+                counts.add("rejected", reason or "")
+                rejects.append(_row("reject", **dict(zip(REJECT_COLUMNS, record or (),
+                                                         strict=True))))
                 continue
-            assert translation is not None  # noqa: S101 - one of the two is set
             if translation.skipped is not None:
                 counts.add("skipped", translation.skipped)
                 continue
