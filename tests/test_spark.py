@@ -480,8 +480,9 @@ class TestIdentityKeys:
 
 def test_rules_by_name_and_secrets_kept_on_the_driver(spark: SparkSession,
                                                       generated: tuple[Path, Path]) -> None:
-    """Rules named ``module:NAME`` are imported on the executors; the settings shipped
-    there carry no secret."""
+    """Rules named ``module:NAME`` are imported on the executors, and a table given as a
+    tuple travels with the job (its matchers need not pickle with the standard pickle);
+    the settings shipped there carry no secret."""
     archive, _ = generated
     settings = sb.Settings(rest_api_key="sk-secret-0123", anonymous_users="alias")
     shipped = ss._without_secrets(settings)
@@ -489,7 +490,7 @@ def test_rules_by_name_and_secrets_kept_on_the_driver(spark: SparkSession,
     lines = ss.read_archive(spark, str(archive / "1714608000" / "3.gz"))
     by_name = ss.translate_archive(lines, settings, rules="segment_braze:DEFAULT_RULES",
                                    partitions=2)
-    by_value = ss.translate_archive(lines, settings, partitions=2)
+    by_value = ss.translate_archive(lines, settings, rules=sb.DEFAULT_RULES, partitions=2)
     assert ss.summary_json(by_name.summary) == ss.summary_json(by_value.summary)
     with pytest.raises(ValueError, match="module:NAME"):
         ss.translate_archive(lines, settings, rules="segment_braze")

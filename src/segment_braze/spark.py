@@ -722,9 +722,11 @@ def write_rejects(rejects: DataFrame, path: str, *, mode: str = "errorifexists")
     _rename(rejects.sparkSession, path)
 
 
-def write_summary(summary: DataFrame, path: str) -> dict[str, Any]:
+def write_summary(summary: DataFrame, path: str, *, mode: str = "errorifexists"
+                  ) -> dict[str, Any]:
     """Write :func:`summary_json` as one JSON file at ``path`` (any Hadoop path, like
-    the command line's ``--summary``) and return it."""
+    the command line's ``--summary``; an existing file only with ``mode="overwrite"``)
+    and return it."""
     data = summary_json(summary)
     text = json.dumps(data, indent=2) + "\n"
     spark = summary.sparkSession
@@ -732,7 +734,7 @@ def write_summary(summary: DataFrame, path: str) -> dict[str, Any]:
     assert jvm is not None  # noqa: S101 - a classic session has a JVM
     target = jvm.org.apache.hadoop.fs.Path(path)
     files = target.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    stream = files.create(target, True)
+    stream = files.create(target, mode == "overwrite")
     try:
         stream.write(bytearray(text.encode()))
     finally:
