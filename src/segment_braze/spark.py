@@ -59,6 +59,7 @@ __all__ = [
     "EVENTS_PER_LANE",
     "INPUT_GLOB",
     "MAX_ITERATIONS",
+    "NAMES_LANE",
     "ArchiveTranslation",
     "IdentityGraphNotConverged",
     "identity_keys",
