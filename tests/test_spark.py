@@ -536,3 +536,17 @@ def test_the_example_job_writes_what_the_command_line_writes(
     rejects = [line for s in cli.expand_inputs([str(out / "rejects")])
                for line in Path(s.name).read_bytes().splitlines()]
     assert len(rejects) == len(example_default.cli_rejects)
+
+
+def test_cohort_renames_across_lanes_go_out_in_stream_order() -> None:
+    """Runs of a cohort's name from several lanes merge by stream position (then the
+    order a lane saw them): a name goes out again when it changes, so the last wins;
+    another cohort's name is kept apart."""
+    def run(position: int, seq: int, name: str, cohort: str = "c1") -> dict[str, Any]:
+        return {"position": position, "seq": seq, "endpoint": "/partners/segment/cohorts",
+                "key": cohort, "part": name}
+
+    rows = [run(10, 1, "A"), run(70, 9, "A"), run(50, 1, "B"), run(50, 2, "X", "c2"),
+            run(10, 2, "Y", "c2")]
+    names = [(row["key"], row["part"]) for row in ss._once(rows)]
+    assert names == [("c1", "A"), ("c2", "Y"), ("c1", "B"), ("c2", "X"), ("c1", "A")]

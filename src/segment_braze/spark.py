@@ -538,20 +538,25 @@ class _Runs:
     and where each run starts and ends, for the driver to merge across lanes."""
 
     def __init__(self) -> None:
+        #: Per (endpoint, group): the body, the request, and where the run starts and
+        #: ends, each as (position, order seen).
         self.open: dict[tuple[str, str], list[Any]] = {}
         self.done: list[tuple[Any, ...]] = []
+        self.seen = 0
 
     def add(self, request: Request, position: int) -> None:
         endpoint = endpoint_of(request)
         key = (request.endpoint, _json.text([getattr(request, f) for f in endpoint.group]))
         body = _json.text([getattr(request, f) for f in endpoint.distinct])
+        self.seen += 1
+        at = (position, self.seen)
         run = self.open.get(key)
         if run is not None and run[0] == body:
-            run[2] = position
+            run[3] = at
             return
         if run is not None:
             self.done += self._rows(key, run)
-        self.open[key] = [body, request, position, position]
+        self.open[key] = [body, request, at, at]
 
     def rows(self) -> Iterator[tuple[Any, ...]]:
         yield from self.done
@@ -562,9 +567,9 @@ class _Runs:
     def _rows(key: tuple[str, str], run: list[Any]) -> list[tuple[Any, ...]]:
         body, request, first, last = run
         objects = _json.text(dict(_objects(request)))
-        return [_row("once", position=at, key=key[1], part=body, objects=objects,
-                     **_request_fields(request))
-                for at in sorted({first, last})]
+        return [_row("once", position=position, seq=seen, key=key[1], part=body,
+                     objects=objects, **_request_fields(request))
+                for position, seen in sorted({first, last})]
 
 
 def _lane(lane: int, rows: Iterable[Any], job: _Job) -> Iterator[tuple[Any, ...]]:
@@ -622,10 +627,10 @@ def translate_archive(lines: DataFrame, settings: Settings, *,
     Lines are partitioned by their ``identity`` key (computed here if the column is
     missing, with ``emails`` defaulting to ``settings.email_identifier``) into
     ``partitions`` lanes (default: one per :data:`EVENTS_PER_LANE` events, counted first,
-    at most the context's default parallelism), ordered in each
-    by ``position``, and translated and batched there with :class:`~segment_braze.
-    Translator` (built on each executor from ``settings`` and ``rules``: the default
-    table, a tuple, or ``"module:NAME"`` importable on the executors) and
+    at most the context's default parallelism), ordered in each by ``position``, and
+    translated and batched there with :class:`~segment_braze.Translator` (built on each
+    executor from ``settings`` and ``rules``: the default table, a tuple, or
+    ``"module:NAME"`` importable on the executors) and
     :func:`~segment_braze.iter_batches` (``max_total`` as on the command line). A
     request sent once per stream (a cohort's name) is collected by the driver and goes
     out once, in lane -1.
@@ -684,7 +689,7 @@ def _once(rows: Sequence[Any]) -> list[Any]:
     it would in one stream."""
     sent: dict[tuple[str, str], str] = {}
     out = []
-    for row in sorted(rows, key=lambda r: (r["position"], r["endpoint"], r["key"])):
+    for row in sorted(rows, key=lambda r: (r["position"], r["seq"])):
         group = (row["endpoint"], row["key"])
         if sent.get(group) != row["part"]:
             sent[group] = row["part"]
