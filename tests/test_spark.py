@@ -492,6 +492,10 @@ def test_rules_by_name_and_secrets_kept_on_the_driver(spark: SparkSession,
                                    partitions=2)
     by_value = ss.translate_archive(lines, settings, rules=sb.DEFAULT_RULES, partitions=2)
     assert ss.summary_json(by_name.summary) == ss.summary_json(by_value.summary)
+    requests, rejects, summary = by_value
+    assert (requests, rejects, summary) == (by_value.requests, by_value.rejects,
+                                            by_value.summary)
+    by_name.unpersist()
     with pytest.raises(ValueError, match="module:NAME"):
         ss.translate_archive(lines, settings, rules="segment_braze")
 

@@ -30,7 +30,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any, Final, NamedTuple
+from typing import Any, Final
 
 import attrs
 from pyspark import StorageLevel
@@ -431,10 +431,10 @@ REJECT_COLUMNS: Final = ("source", "line", "original", "problems")
 SUMMARY_COLUMNS: Final = ("measure", "key", "part", "count")
 
 
-class ArchiveTranslation(NamedTuple):
-    """What :func:`translate_archive` returns (unpack it: ``requests, rejects, summary =
-    ...``). The three are computed once and kept (memory, then disk) until
-    :meth:`unpersist`."""
+@attrs.frozen
+class ArchiveTranslation:
+    """What :func:`translate_archive` returns; unpacks as ``requests, rejects, summary``.
+    The three are computed once and kept (memory, then disk) until :meth:`unpersist`."""
 
     #: ``lane``, ``seq``, ``endpoint``, ``body`` (JSON), ``origins`` (JSON): each lane's
     #: requests in the order to send them; lane -1 (the cohort names) goes first, and no
@@ -446,7 +446,10 @@ class ArchiveTranslation(NamedTuple):
     #: turns it into the command line's summary.
     summary: DataFrame
     #: The partitions' output the three are read from (kept until :meth:`unpersist`).
-    kept: DataFrame
+    kept: DataFrame = attrs.field(repr=False)
+
+    def __iter__(self) -> Iterator[DataFrame]:
+        return iter((self.requests, self.rejects, self.summary))
 
     def unpersist(self) -> None:
         """Free what the translation keeps in memory and on disk."""
