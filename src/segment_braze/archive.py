@@ -51,6 +51,7 @@ __all__ = [
     "Source",
     "Unreadable",
     "find_sources",
+    "parse_line",
     "read_events",
     "read_file",
     "read_source",
@@ -325,8 +326,12 @@ def read_file(path: StrPath) -> bytes:
 # -- lines -------------------------------------------------------------------------------
 
 
-def _line(source: str, number: int, raw: bytes, loads: Callable[[bytes], Any],
-          decode_error: tuple[type[Exception], ...]) -> EventLine:
+def parse_line(source: str, number: int, raw: bytes,
+               loads: Callable[[bytes], Any] = _json.loads,
+               decode_error: tuple[type[Exception], ...] = _json.DecodeError) -> EventLine:
+    """One raw line as an :class:`EventLine`: parsed, or why it could not be (larger than
+    an event may be, or not JSON). For readers of one's own (a Spark job reads its lines
+    itself) that must account for lines as :func:`read_events` does."""
     # Longer than the largest event the translator accepts (a line has at least as many
     # bytes as characters); Segment caps a message at 32 KB.
     if len(raw) > MAX_EVENT_CHARS:
@@ -355,13 +360,13 @@ def _ndjson(source: str, chunks: Iterable[bytes], loads: Callable[[bytes], Any],
             for raw in lines:
                 number += 1
                 if raw and not raw.isspace():
-                    yield _line(source, number, raw, loads, decode_error)
+                    yield parse_line(source, number, raw, loads, decode_error)
     except _READ_ERRORS:
         if rest and not rest.isspace():
-            yield _line(source, number + 1, rest, loads, decode_error)
+            yield parse_line(source, number + 1, rest, loads, decode_error)
         raise
     if rest and not rest.isspace():
-        yield _line(source, number + 1, rest, loads, decode_error)
+        yield parse_line(source, number + 1, rest, loads, decode_error)
 
 
 def _document(source: str, data: bytes, loads: Callable[[bytes], Any],

@@ -31,6 +31,7 @@ __all__ = [
     "Tally",
     "data_points",
     "objects",
+    "rejection",
 ]
 
 #: Distinct reasons kept per summary table; the rest are counted as "other reasons", so a
@@ -319,14 +320,19 @@ class Rejects:
         self.out.write(b"\n")
 
     def failed(self, item: EventLine, error: Exception) -> None:
-        """Reject a line its command could not convert: by the path of its first problem
-        (array indexes folded, so one reason covers every item), or, for any other
-        exception (a bug), as an internal error, so the run goes on."""
-        if isinstance(error, InvalidEvent):
-            first = error.problems[0] if error.problems else Problem("$", "rejected")
-            self.add(item, error.problems, "at " + _INDEX.sub("[*]", first.path),
-                     first.message)
-            return
-        self.add(item, (Problem("$", f"internal error, please report it: "
-                                     f"{type(error).__name__}: {error}"),),
-                 "internal error (please report it)")
+        """Reject a line its command could not convert (see :func:`rejection`)."""
+        self.add(item, *rejection(error))
+
+
+def rejection(error: Exception) -> tuple[tuple[Problem, ...], str, str]:
+    """A line that could not be converted, as the summary counts it: its problems, the
+    reason (the path of its first problem, array indexes folded, so one reason covers
+    every item) and the message shown beside the reason; any exception other than
+    :class:`~segment_braze.InvalidEvent` (a bug) is an internal error, so the run goes
+    on."""
+    if isinstance(error, InvalidEvent):
+        first = error.problems[0] if error.problems else Problem("$", "rejected")
+        return error.problems, "at " + _INDEX.sub("[*]", first.path), first.message
+    return ((Problem("$", f"internal error, please report it: "
+                          f"{type(error).__name__}: {error}"),),
+            "internal error (please report it)", "")
