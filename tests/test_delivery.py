@@ -367,10 +367,10 @@ def dead_marker(line: dict[str, Any]) -> Any:
     if line["array"] == "attributes":
         return entry.get("n")
     from fakebraze import markers
-    from segment_braze.delivery.wire import READERS
+    from segment_braze.delivery.wire import CLASSES
 
     return markers(line["endpoint"], {"aliases_to_identify": [entry]})[0][1] if (
-        line["endpoint"] in READERS and line["array"] == "aliases_to_identify") else None
+        line["endpoint"] in CLASSES and line["array"] == "aliases_to_identify") else None
 
 
 def dead_lines(buffer: io.BytesIO) -> list[dict[str, Any]]:

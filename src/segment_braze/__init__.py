@@ -26,6 +26,7 @@ from .braze import (
     UsersMerge,
     UsersTrack,
 )
+from .delivery import DeliveryReport, deliver, deliver_async
 from .errors import (
     InvalidEvent,
     InvalidSettings,
@@ -60,6 +61,7 @@ __all__ = [
     "CohortUsers",
     "Context",
     "Delete",
+    "DeliveryReport",
     "ErrorDetail",
     "EventLine",
     "Explanation",
@@ -94,6 +96,8 @@ __all__ = [
     "UsersMerge",
     "UsersTrack",
     "batch",
+    "deliver",
+    "deliver_async",
     "explain",
     "interpret_response",
     "iter_batches",
