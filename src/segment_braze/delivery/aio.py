@@ -128,7 +128,7 @@ async def _send(core: Core, ticket: Ticket, results: asyncio.Queue[Step],
     import asyncio
     limit = type(ticket.request).ENDPOINT.rate_limit
     pacer = core.pacer
-    prepared = ticket.request.to_http(core.settings)
+    prepared = ticket.prepared
     while True:
         while (wait := pacer.reserve(limit)) > 0:
             await asyncio.sleep(wait)

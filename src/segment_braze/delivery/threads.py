@@ -145,7 +145,7 @@ def _send(core: Core, ticket: Ticket, results: queue.SimpleQueue[Step | BaseExce
     """Send until Braze answers for good; ``False`` when stopped before."""
     limit = type(ticket.request).ENDPOINT.rate_limit
     pacer = core.pacer
-    prepared = ticket.request.to_http(core.settings)
+    prepared = ticket.prepared
     while not stop.is_set():
         while (wait := pacer.reserve(limit)) > 0:
             if stop.wait(wait):
