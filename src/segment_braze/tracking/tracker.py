@@ -122,20 +122,23 @@ class _Flights:
     translated (pending or not); ``taint[slot]``: the latest write that a write answered
     "retry" (or evicted) may have overtaken: it cannot be committed; ``retried``: the
     translations whose writes to this user were answered "retry" (they may land at any
-    time until settled).
+    time until settled); ``open``: the translations with writes to the user pending;
+    ``newest``: the greatest of ``latest``.
 
     Kept per user, not per slot: an identify writes a dozen slots of one user, and most
     of what settling does (count down, compare with the latest) is done on the user's
     dicts at once.
     """
 
-    __slots__ = ("count", "latest", "retried", "taint")
+    __slots__ = ("count", "latest", "newest", "open", "retried", "taint")
 
     def __init__(self, slots: Iterable[Slot], seq: int) -> None:
         self.count: dict[Slot, int] = dict.fromkeys(slots, 1)
         self.latest: dict[Slot, int] = dict.fromkeys(self.count, seq)
         self.retried: set[int] = set()
         self.taint: dict[Slot, int] = {}
+        self.open = 1
+        self.newest = seq
 
     def add(self, slots: Iterable[Slot], seq: int) -> None:
         """Writes of ``slots`` by translation ``seq`` are now pending."""
@@ -143,6 +146,8 @@ class _Flights:
         for slot in slots:
             count[slot] = count.get(slot, 0) + 1
         self.latest.update(dict.fromkeys(slots, seq))
+        self.open += 1
+        self.newest = max(self.newest, seq)
 
     def __contains__(self, slot: object) -> bool:
         """Whether a write of ``slot`` is pending."""
@@ -577,6 +582,7 @@ class Tracker:
             for slot in flights.count:
                 if slot != ALL and (not keep_notes or type(slot) is str):
                     latest[slot] = call.seq
+                    flights.newest = max(flights.newest, call.seq)
         writes = call.writes.get(user) or {}
         notes: dict[Slot, Any] = {s: v for s, v in writes.items()
                                   if keep_notes and type(s) is tuple and s[0] == "alias"}
@@ -663,7 +669,7 @@ class Tracker:
         returns how many attribute values it wrote."""
         forget = [slot for slot in forget if slot not in values] if forget else []
         # Slots that are not attribute names (notes, fields): rare, found in bulk.
-        notes = [] if set(map(type, values)) <= _STRS else [
+        notes = [] if _STRS.issuperset(map(type, values)) else [
             slot for slot in values if type(slot) is not str]
         if record is _MISS:
             record = self.store.get(user)
@@ -721,6 +727,20 @@ class Tracker:
         late = fate == "evicted" or seq in flights.retried
         if last:
             flights.retried.discard(seq)
+            flights.open -= 1
+        if (fate == "delivered" and flights.open == 0 and flights.newest == seq and not late
+                and not taint and ALL not in values):
+            # The common case, in bulk: this translation's are the user's only writes
+            # pending, and the latest of each slot (the latest of all).
+            if len(count) == len(values):
+                del self._flights[user]
+            else:
+                for slot in values:
+                    del count[slot], latest[slot]
+            if _FORGET in values.values():
+                return self._commit(user, {s: v for s, v in values.items() if v is not _FORGET},
+                                    [s for s, v in values.items() if v is _FORGET])
+            return self._commit(user, values, ())
         if ALL in values:
             _count_down(flights, ALL, seq, late)
             if late:  # it may have landed after any later write of the user
@@ -820,12 +840,17 @@ class Tracker:
         with self._lock:
             if not self._pending:
                 return 0
-            waiting = self._by_origin.keys() & chain.from_iterable(request.origins.values())
+            # Only entries of parts that change what is known (and repeats merged into
+            # them) carry writes: the origins of the others are not even looked at.
+            origins = request.origins
+            carrying = [origins.get(part.name, ()) for part, _ in self._relevant_parts(request)]
+            carrying.append(origins.get("superseded", ()))
+            waiting = self._by_origin.keys() & chain.from_iterable(carrying)
             if not waiting:
                 return 0
             # In the order Braze applied them.
-            ordered = dict.fromkeys(chain.from_iterable(request.origins.values()))
-            return self._settle_all({origin: "delivered" for origin in ordered
+            return self._settle_all({origin: "delivered"
+                                     for origin in dict.fromkeys(chain.from_iterable(carrying))
                                      if origin in waiting}, request)
 
     def _settle_all(self, fates: Mapping[Origin, _Fate], request: Request | None) -> int:
@@ -993,6 +1018,16 @@ class _Carried:
             counts = self._counts = [
                 (part.name, Counter(request.origins.get(part.name, ())))
                 for part, _ in self._tracker._relevant_parts(request)]
+        if len(counts) == 1:  # the common case: one such part (attributes)
+            name, counter = counts[0]
+            carried = counter[origin]
+            if not carried:
+                return _NOTHING
+            if len(seqs) == 1:
+                sent = self._tracker._pending[seqs[0]].counts
+                if len(sent) == 1 and sent.get((self._kind, name)) == carried:
+                    return None
+            return _READ
         mine = {name: n for name, counter in counts if (n := counter[origin])}
         if not mine:
             return _NOTHING
