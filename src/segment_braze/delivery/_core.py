@@ -1,11 +1,13 @@
 """What the sync and the async deliverer share: everything but threads and tasks.
 
-The calling thread (or task) owns every piece of state: it admits requests (journal
-look-up, lanes), and it settles each attempt a lane reports (change tracking, report,
-journal, dead letter). Lanes only wait, pace, call the transport and read the answer
-(:meth:`Core.attempt`, which touches nothing but the ticket and the thread-safe pacer).
-So the tracker's store, the journal and the dead letter are used from one thread, as
-they require.
+The calling thread (or task) owns the state: it admits requests (encoding the body,
+reading the users, naming the entries, journal look-up, lanes), and it settles each
+attempt a lane reports (change tracking, report, journal, dead letter). Lanes only wait,
+pace, call the transport and read the answer (:meth:`Core.attempt`, which touches the
+ticket, the thread-safe pacer and, for an answer delivering every entry, the
+thread-safe journal: the lane writes that one itself and sends on, without waiting for
+the calling thread). So the tracker's store and the dead letter are used from one
+thread, as they require.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ entries' names into an index table (``entries``: name -> status, the layout-1 ta
 a few hundred answers per transaction, and notes how far it went; each answer is indexed
 once, by the first run that needs it. Look-ups then ask the index for a request's names
 at once. So a first run pays only for its rows; a resumed run pays, once, about
-4 µs per entry the runs before it settled (naming it again and inserting it), and about
+2 µs per entry the runs before it settled (naming it again and inserting it), and about
 2 µs per entry it looks up; memory stays flat whatever the journal's size (the index is
 on disk, read through SQLite's page cache), which a 100-million-entry replay needs: an
 in-memory set of its names would take about 10 GB.

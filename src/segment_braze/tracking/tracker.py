@@ -674,7 +674,9 @@ class Tracker:
         if record is _MISS:
             record = self.store.get(user)
         current = record if record is not None else EMPTY
-        if forget and any(_holds(current, slot) for slot in forget):
+        if forget and (not current.values.keys().isdisjoint(forget)  # attribute names
+                       if _STRS.issuperset(map(type, forget))
+                       else any(_holds(current, slot) for slot in forget)):
             self._dirty = True
         elif not values:
             return 0
