@@ -790,6 +790,39 @@ class TestJournal:
         deliver(iter_batches(translated(evs, s)), ok, s, journal=tmp_path / "j")
         assert state()[1:] == (20, second)
 
+    def test_the_async_deliverer_journals_too(self, tmp_path: Path) -> None:
+        """deliver_async writes the same journal (its lanes write delivered answers on the
+        event loop): a second run sends nothing."""
+        s = sb.Settings(rest_endpoint="https://rest.iad-01.braze.com", rest_api_key=KEY)
+        sent: list[bytes] = []
+
+        async def transport(prepared: sb.HttpRequest) -> Any:
+            sent.append(prepared.body)
+            return 201, {}, b"{}"
+
+        requests = list(iter_batches(translated(events(40, 8), s), max_total=7))
+        first = asyncio.run(deliver_async(requests, transport, s, lanes=3,
+                                          journal=tmp_path / "j"))
+        calls = len(sent)
+        again = asyncio.run(deliver_async(requests, transport, s, lanes=3,
+                                          journal=tmp_path / "j"))
+        assert (first.delivered, calls) == (40, len(requests))
+        assert (again.total("skipped"), len(sent)) == (40, calls)
+
+    def test_names_that_are_not_valid_unicode_are_journaled(self, tmp_path: Path) -> None:
+        """A message id or user id holding a lone surrogate (a Python caller may build
+        one) is written and recognised like any other."""
+        from segment_braze.delivery.journal import Names
+
+        names = Names("/users/track", [("events", ["m\ud800", 7, None],
+                                        ["external_id:u\udfff", "external_id:v", ""],
+                                        [0, 1, 0])])
+        assert Names.from_blob(names.to_blob()).parts == names.parts
+        with Journal(tmp_path / "j") as journal:
+            journal.record(names, "refused")
+        with Journal(tmp_path / "j") as journal:
+            assert journal.settled(names) == [["refused", "refused", None]]
+
     def test_refuses_another_sqlite_file(self, tmp_path: Path) -> None:
         path = tmp_path / "state.db"
         sb.SQLiteStore(path).close()
