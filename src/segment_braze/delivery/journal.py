@@ -160,14 +160,16 @@ def _keys(path: str, part: PartNames) -> list[bytes | None]:
 class Namer:
     """Names a stream's entries for the journal. A rank counts the identical names that
     came before in the stream; only the last ``window`` to ``2 * window`` names of each
-    part are remembered (one event's entries come close together in a stream), so
-    memory stays flat over any stream. The common request (no name seen before, none
-    twice) is named in bulk, without Python code per entry."""
+    part are remembered, so memory stays flat over any stream (a few MB). That is plenty:
+    identical names are entries of one event (an order's identical purchases), which
+    batching places in the same request or the next (a request holds at most a thousand
+    entries). The common request (no name seen before, none twice) is named in bulk,
+    without Python code per entry."""
 
     __slots__ = ("_seen", "window")
 
     #: Names of each part remembered at least.
-    WINDOW: Final = 65_536
+    WINDOW: Final = 8_192
 
     def __init__(self, window: int = WINDOW) -> None:
         self.window = window
