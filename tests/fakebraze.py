@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from segment_braze.delivery.wire import READERS
+from segment_braze.delivery.wire import CLASSES
 from segment_braze.delivery.wire import request_from_json as _read
 
 KEY = "fake-rest-key-0d6f"
@@ -72,8 +72,9 @@ def _marker(entry: Any) -> Any:
 
 
 def _no_origins(path: str, body: dict[str, Any]) -> dict[str, list[None]]:
-    cls, reader = READERS[path]
-    fields = reader(body)
+    cls = CLASSES[path]
+    assert cls.ENDPOINT.read is not None
+    fields = cls.ENDPOINT.read(body)
     probe = cls(**fields)
     return {name: [None] * len(origins) for name, origins in probe.origins.items()}
 

@@ -145,6 +145,32 @@ class Recorder:
         return 0
 
 
+class Stopped(BaseException):
+    """A run stopped on purpose (as a kill would stop it)."""
+
+
+class InProcessBraze:
+    """A transport that plays Braze in process: records the markers it applies per user
+    (as :class:`fakebraze.FakeBraze` does) and stops the run after ``stop_after``
+    requests."""
+
+    def __init__(self, settings_: sb.Settings, stop_after: int | None = None) -> None:
+        self.base = settings_.require_rest_endpoint()
+        self.stop_after = stop_after
+        self.calls = 0
+        self.applied: dict[str, list[Any]] = {}
+
+    def __call__(self, prepared: sb.HttpRequest) -> tuple[int, dict[str, str], bytes]:
+        from fakebraze import markers
+
+        self.calls += 1
+        if self.stop_after is not None and self.calls > self.stop_after:
+            raise Stopped
+        for user, marker in markers(prepared.url[len(self.base):], json.loads(prepared.body)):
+            self.applied.setdefault(user, []).append(marker)
+        return 201, {}, b'{"message": "success"}'
+
+
 # -- lanes ---------------------------------------------------------------------------------
 
 ALIAS = "anon"
@@ -367,10 +393,10 @@ def dead_marker(line: dict[str, Any]) -> Any:
     if line["array"] == "attributes":
         return entry.get("n")
     from fakebraze import markers
-    from segment_braze.delivery.wire import READERS
+    from segment_braze.delivery.wire import CLASSES
 
     return markers(line["endpoint"], {"aliases_to_identify": [entry]})[0][1] if (
-        line["endpoint"] in READERS and line["array"] == "aliases_to_identify") else None
+        line["endpoint"] in CLASSES and line["array"] == "aliases_to_identify") else None
 
 
 def dead_lines(buffer: io.BytesIO) -> list[dict[str, Any]]:
@@ -575,6 +601,227 @@ class TestJournal:
             type(request).ENDPOINT.part("purchases")))[:2]})], ok, s, journal=tmp_path / "j")
         deliver([request], ok, s, journal=tmp_path / "j")
         assert [len(json.loads(body)["purchases"]) for body in calls] == [2, 1]
+
+    def test_a_resumed_run_with_state_batches_differently_and_still_skips(
+            self, tmp_path: Path) -> None:
+        """Stopped after five requests, then run again over the same input with the same
+        state store, as ``replay --state`` does: change tracking now leaves out the
+        values the first run delivered (whole identifies disappear), so the requests
+        differ; the journal still knows the entries, and each is applied exactly once."""
+        s = sb.Settings(rest_endpoint="https://rest.iad-01.braze.com", rest_api_key=KEY)
+        evs = events(120, 12, seed=3)
+        store = MemoryStore()
+        braze = InProcessBraze(s, stop_after=5)
+
+        def requests(max_total: int) -> tuple[sb.Tracker, list[Request]]:
+            tracker = sb.Tracker(store)
+            out = [r for t in sb.Translator(s).translate_many(evs) for r in tracker.apply(t)]
+            return tracker, list(iter_batches(out, max_total=max_total))
+
+        tracker, first = requests(4)
+        with pytest.raises(Stopped):
+            deliver(first, braze, s, lanes=1, journal=tmp_path / "j", tracker=tracker)
+        tracker, second = requests(6)
+        assert sum(r.size() for r in second) < sum(r.size() for r in first)
+        braze.stop_after = None
+        report = deliver(second, braze, s, lanes=1, journal=tmp_path / "j", tracker=tracker)
+        assert report.total("skipped") > 0
+        wanted = expected(translated(evs, s))
+        assert {u: sorted(m) for u, m in braze.applied.items()} == {
+            u: sorted(m) for u, m in wanted.items()}
+
+    def test_a_refused_entry_is_remembered_as_refused(self, tmp_path: Path) -> None:
+        """Braze refused the first request (400): its entries are in the dead letter and
+        the journal; the next run does not send them again, and tells the tracker they
+        failed."""
+        s = sb.Settings(rest_endpoint="https://rest.iad-01.braze.com", rest_api_key=KEY)
+        evs = events(20, 20)
+        answers = iter([(400, {}, b'{"message": "Invalid"}')])
+
+        def transport(prepared: sb.HttpRequest) -> Any:
+            return next(answers, (201, {}, b"{}"))
+
+        requests = list(iter_batches(translated(evs, s), max_total=5))
+        dead = io.BytesIO()
+        first = deliver(requests, transport, s, lanes=1, journal=tmp_path / "j",
+                        dead_letter=dead)
+        assert first.total("refused") == 5
+        with Journal(tmp_path / "j") as journal:
+            assert journal.counts() == {"refused": 5, "delivered": 15}
+        sent: list[bytes] = []
+        tracker = Recorder()
+        again = deliver(requests, lambda p: sent.append(p.body) or (201, {}, b"{}"), s,
+                        journal=tmp_path / "j", tracker=tracker)
+        assert (again.total("skipped"), again.total("requests"), sent) == (20, 0, [])
+        told = {o.origin: o.status for outcomes, _ in tracker.calls for o in outcomes}
+        assert sorted(o for o, status in told.items() if status == "failed") == sorted(
+            requests[0].origins["events"] + requests[0].origins.get("attributes", ()))
+
+    def test_a_first_layout_journal_is_read_and_upgraded(self, tmp_path: Path) -> None:
+        """A journal of the first layout (one row per entry, named as
+        ``'origin'<US>endpoint<US>part<US>first user``) is upgraded in place: its entries
+        are skipped, and what this run settles is added."""
+        import sqlite3
+
+        path = tmp_path / "old.journal"
+        db = sqlite3.connect(path)
+        db.execute("CREATE TABLE entries (key BLOB PRIMARY KEY NOT NULL, "
+                   "status TEXT NOT NULL) WITHOUT ROWID")
+        db.execute(f"PRAGMA application_id={0x53426A6E}")  # "SBjn"
+        db.execute("PRAGMA user_version=1")
+        db.executemany("INSERT INTO entries VALUES (?, ?)", [
+            (f"'m{n}'\x1f/users/track\x1fevents\x1fexternal_id:u{n}".encode(), status)
+            for n, status in ((0, "delivered"), (1, "delivered"), (2, "refused"))])
+        db.commit()
+        db.close()
+        s = sb.Settings(rest_endpoint="https://rest.iad-01.braze.com", rest_api_key=KEY)
+        evs = [{"type": "track", "userId": f"u{n}", "event": "Played", "messageId": f"m{n}",
+                "timestamp": T} for n in range(5)]
+        sent: list[str] = []
+
+        def transport(prepared: sb.HttpRequest) -> Any:
+            sent.extend(e["external_id"] for e in json.loads(prepared.body)["events"])
+            return 201, {}, b"{}"
+
+        report = deliver(iter_batches(translated(evs, s)), transport, s, journal=path)
+        assert sent == ["u3", "u4"]
+        assert report.total("skipped") == 3
+        with Journal(path) as journal:
+            assert journal.counts() == {"delivered": 4, "refused": 1}
+        assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone() == (2,)
+
+    def test_a_newer_layout_is_refused(self, tmp_path: Path) -> None:
+        Journal(tmp_path / "j").close()
+        import sqlite3
+
+        db = sqlite3.connect(tmp_path / "j")
+        db.execute("PRAGMA user_version=3")
+        db.close()
+        with pytest.raises(ValueError, match="newer segment-braze"):
+            Journal(tmp_path / "j")
+
+    def test_writing_costs_one_row_per_answer_and_about_fifty_bytes_per_entry(
+            self, tmp_path: Path) -> None:
+        """The first run writes one row per answered request (not one per entry) and no
+        index; names take about 50 bytes per entry with message ids and user ids as long
+        as Segment's (20 to 40 characters)."""
+        import sqlite3
+
+        s = sb.Settings(rest_endpoint="https://rest.iad-01.braze.com", rest_api_key=KEY)
+        evs = [{"type": "track", "userId": f"user-{n % 500:05d}", "event": "Played",
+                "messageId": f"msg-{n:09d}-{random.Random(n).getrandbits(32):08x}",
+                "timestamp": T} for n in range(3000)]
+        requests = list(iter_batches(translated(evs, s)))
+        deliver(requests, lambda p: (201, {}, b"{}"), s, journal=tmp_path / "j")
+        db = sqlite3.connect(tmp_path / "j")
+        (rows, size), = db.execute("SELECT count(*), sum(length(names)) FROM answers")
+        assert rows == len(requests) == 40
+        assert db.execute("SELECT count(*) FROM entries").fetchone() == (0,)
+        assert 40 <= size / len(evs) <= 56
+
+    def test_memory_stays_flat_whatever_the_journal_size(self, tmp_path: Path) -> None:
+        """Resuming builds the index on disk, a few hundred answers at a time: the memory
+        it takes does not grow with the journal (a set of 180,000 names would take about
+        20 MB; SQLite's own page cache, a few MB at most, is not counted here)."""
+        import tracemalloc
+
+        from segment_braze.delivery.journal import Names
+
+        def peak(entries: int) -> int:
+            path = tmp_path / f"{entries}.journal"
+            with Journal(path) as journal:
+                for start in range(0, entries, 100):
+                    origins = [f"msg-{n:09d}-abcdef12" for n in range(start, start + 100)]
+                    users = [f"external_id:user-{n:05d}" for n in range(start, start + 100)]
+                    journal.record(Names("/users/track", [("events", origins, users, None)]),
+                                   "delivered")
+            probe = Names("/users/track", [("events", ["msg-000000007-abcdef12"],
+                                            ["external_id:user-00007"], None)])
+            tracemalloc.start()
+            try:
+                with Journal(path) as journal:
+                    assert journal.settled(probe) == [["delivered"]]
+                _, top = tracemalloc.get_traced_memory()
+            finally:
+                tracemalloc.stop()
+            return top
+
+        small, large = peak(60_000), peak(180_000)  # 600 and 1,800 answers
+        assert large < small * 1.1
+        assert large < 4_000_000
+
+    def test_the_namer_remembers_a_bounded_window(self) -> None:
+        """Ranks count identical names over the last ``window`` to ``2 * window`` names of
+        each part: memory stays flat over any stream, and identical entries close
+        together are still told apart."""
+        from segment_braze.delivery.journal import Namer
+        from segment_braze.delivery.lanes import entry_users
+
+        namer = Namer(window=100)
+        for n in range(5_000):
+            request = UsersTrack(events=(
+                Event(identifier=Identifier("external_id", f"u{n}"), name="E", time=T),
+            ) * 2, origins={"events": (f"m{n}", f"m{n}")})
+            names = namer.names(request, entry_users(request))
+            assert names.parts[0][3] == [0, 1]
+            assert len(namer) <= 2 * 100 + 2
+
+    def test_the_index_is_built_once_by_the_run_that_needs_it(self, tmp_path: Path) -> None:
+        """Each answer is indexed once, by the first later run that looks something up;
+        a run on a new journal indexes nothing."""
+        import sqlite3
+
+        s = sb.Settings(rest_endpoint="https://rest.iad-01.braze.com", rest_api_key=KEY)
+        ok = lambda p: (201, {}, b"{}")  # noqa: E731
+        evs = events(30, 30)
+
+        def state() -> tuple[int, int, int]:
+            db = sqlite3.connect(tmp_path / "j")
+            return (db.execute("SELECT count(*) FROM answers").fetchone()[0],
+                    db.execute("SELECT count(*) FROM entries").fetchone()[0],
+                    db.execute("SELECT through FROM indexed").fetchone()[0])
+
+        deliver(iter_batches(translated(evs[:10], s)), ok, s, journal=tmp_path / "j")
+        first, _, _ = state()
+        assert state() == (first, 0, 0)
+        deliver(iter_batches(translated(evs[:20], s)), ok, s, journal=tmp_path / "j")
+        second, _, _ = state()
+        assert state() == (second, 10, first)
+        deliver(iter_batches(translated(evs, s)), ok, s, journal=tmp_path / "j")
+        assert state()[1:] == (20, second)
+
+    def test_the_async_deliverer_journals_too(self, tmp_path: Path) -> None:
+        """deliver_async writes the same journal (its lanes write delivered answers on the
+        event loop): a second run sends nothing."""
+        s = sb.Settings(rest_endpoint="https://rest.iad-01.braze.com", rest_api_key=KEY)
+        sent: list[bytes] = []
+
+        async def transport(prepared: sb.HttpRequest) -> Any:
+            sent.append(prepared.body)
+            return 201, {}, b"{}"
+
+        requests = list(iter_batches(translated(events(40, 8), s), max_total=7))
+        first = asyncio.run(deliver_async(requests, transport, s, lanes=3,
+                                          journal=tmp_path / "j"))
+        calls = len(sent)
+        again = asyncio.run(deliver_async(requests, transport, s, lanes=3,
+                                          journal=tmp_path / "j"))
+        assert (first.delivered, calls) == (40, len(requests))
+        assert (again.total("skipped"), len(sent)) == (40, calls)
+
+    def test_names_that_are_not_valid_unicode_are_journaled(self, tmp_path: Path) -> None:
+        """A message id or user id holding a lone surrogate (a Python caller may build
+        one) is written and recognised like any other."""
+        from segment_braze.delivery.journal import Names
+
+        names = Names("/users/track", [("events", ["m\ud800", 7, None],
+                                        ["external_id:u\udfff", "external_id:v", ""],
+                                        [0, 1, 0])])
+        assert Names.from_blob(names.to_blob()).parts == names.parts
+        with Journal(tmp_path / "j") as journal:
+            journal.record(names, "refused")
+        with Journal(tmp_path / "j") as journal:
+            assert journal.settled(names) == [["refused", "refused", None]]
 
     def test_refuses_another_sqlite_file(self, tmp_path: Path) -> None:
         path = tmp_path / "state.db"

@@ -26,6 +26,7 @@ from .braze import (
     UsersMerge,
     UsersTrack,
 )
+from .delivery import DeliveryReport, deliver, deliver_async
 from .errors import (
     InvalidEvent,
     InvalidSettings,
@@ -62,6 +63,7 @@ __all__ = [
     "CohortUsers",
     "Context",
     "Delete",
+    "DeliveryReport",
     "ErrorDetail",
     "EventLine",
     "Explanation",
@@ -97,6 +99,8 @@ __all__ = [
     "UsersTrack",
     "batch",
     "both",
+    "deliver",
+    "deliver_async",
     "explain",
     "interpret_response",
     "iter_batches",

@@ -12,6 +12,7 @@ import math
 import re
 import time
 from collections.abc import Iterable, Mapping
+from itertools import chain
 from typing import Any, Final, Literal, Protocol, TypeAlias
 
 import attrs
@@ -148,13 +149,10 @@ def _targets(request: Request, error: ErrorDetail) -> list[Origin] | None:
 def _ordered_origins(request: Request) -> list[Origin]:
     """Each origin once, in the order Braze applies the request's entries, then the
     origins kept under other names (a cohort's name; superseded cohort changes)."""
-    seen: dict[Origin, None] = {}
     origins = request.origins
     arrays = request.arrays
-    for name in (*arrays, *(key for key in origins if key not in arrays)):
-        for origin in origins.get(name, ()):
-            seen.setdefault(origin, None)
-    return list(seen)
+    names = (*arrays, *(key for key in origins if key not in arrays))
+    return list(dict.fromkeys(chain.from_iterable(origins.get(name, ()) for name in names)))
 
 
 def _number(text: str | None) -> float | None:
@@ -298,17 +296,27 @@ def interpret_response(request: Request, status: int, headers: Headers | None,
             for origin in dict.fromkeys(targets):
                 named.setdefault(origin, []).append(error)
 
-    results = []
-    for origin in _ordered_origins(request):
-        concerning = (*whole, *named.get(origin, ()))
-        if outcome == "delivered":
-            text = concerning[0].message if concerning else None
-        elif message is not None:
-            text = message
-        elif concerning:
-            text = concerning[0].message
-        else:
-            text = f"HTTP {status}"
-        results.append(Outcome(origin=origin, status=outcome, http_status=status,
-                               message=text, retry_after=retry_after, errors=concerning))
-    return tuple(results)
+    # What most events share (all of them, when no error names one): built once.
+    common = tuple(whole)
+    common_text = _text(outcome, message, common, status)
+    return tuple(
+        Outcome(origin=origin, status=outcome, http_status=status, message=common_text,
+                retry_after=retry_after, errors=common)
+        if origin not in named else
+        Outcome(origin=origin, status=outcome, http_status=status,
+                message=_text(outcome, message, (*common, *named[origin]), status),
+                retry_after=retry_after, errors=(*common, *named[origin]))
+        for origin in _ordered_origins(request))
+
+
+def _text(outcome: OutcomeStatus, message: str | None, concerning: tuple[ErrorDetail, ...],
+          status: int) -> str | None:
+    """An outcome's message: the first error about its event when delivered; else Braze's
+    message, the first error, or the status."""
+    if outcome == "delivered":
+        return concerning[0].message if concerning else None
+    if message is not None:
+        return message
+    if concerning:
+        return concerning[0].message
+    return f"HTTP {status}"

@@ -17,9 +17,8 @@ from typing import Any, ClassVar
 import attrs
 
 from ..limits import EXPORT_RATE, MAX_ENTRIES
-from .endpoint import Endpoint, Origin, Part, origins_field
+from .endpoint import Endpoint, Origin, Part, Request, origins_field
 from .objects import UserAlias, UserKey, alias_key, external_key
-from .requests import Request
 
 __all__ = ["UsersExportIds"]
 
@@ -43,6 +42,12 @@ def _export_body(request: UsersExportIds) -> dict[str, Any]:
     return out
 
 
+def _export_read(body: Mapping[str, Any]) -> dict[str, Any]:
+    return {"external_ids": tuple(body.get("external_ids", ())),
+            "user_aliases": tuple(map(UserAlias.from_json, body.get("user_aliases", ()))),
+            "fields_to_export": tuple(body.get("fields_to_export", ()))}
+
+
 @attrs.frozen(kw_only=True, slots=False)
 class UsersExportIds(Request):
     """``POST /users/export/ids``: the profiles of up to 50 users (external ids and
@@ -53,7 +58,7 @@ class UsersExportIds(Request):
         "/users/export/ids",
         (Part("external_ids", MAX_ENTRIES, _external_user, "none"),
          Part("user_aliases", MAX_ENTRIES, _alias_user, "none")),
-        body=_export_body, rate_limit=EXPORT_RATE, group=("fields_to_export",),
+        body=_export_body, read=_export_read, rate_limit=EXPORT_RATE, group=("fields_to_export",),
         combined=True)
     external_ids: tuple[str, ...] = ()
     user_aliases: tuple[UserAlias, ...] = ()

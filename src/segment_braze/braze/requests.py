@@ -10,7 +10,7 @@ it looks on the wire.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar, Literal, TypeAlias
+from typing import Any, ClassVar, Final, Literal, TypeAlias
 
 import attrs
 
@@ -22,17 +22,19 @@ from ..limits import (
     TRACK_RATE,
     USERS_RATE,
 )
-from .endpoint import Endpoint, Origin, Part, origins_field
-from .endpoint import Request as _Request
+from .endpoint import Endpoint, Origin, Part, Request, origins_field
+from .export import UsersExportIds
 from .objects import (
     COHORT_ARRAYS,
     AliasToIdentify,
     CohortChange,
     CohortMember,
     Event,
+    Identifier,
     MergeUpdate,
     NewAlias,
     Purchase,
+    UserAlias,
     UserAttributes,
     UserKey,
     alias_key,
@@ -41,6 +43,7 @@ from .objects import (
 )
 
 __all__ = [
+    "IDENTIFIERS",
     "REQUEST_CLASSES",
     "CohortName",
     "CohortUsers",
@@ -126,14 +129,95 @@ def _cohort_users_body(request: CohortUsers) -> dict[str, Any]:
             "cohort_changes": [c.to_json() for c in request.cohort_changes]}
 
 
+# -- bodies read back (each the inverse of the body above it) ------------------------------
+# A reader raises KeyError, TypeError, AttributeError or ValueError on a body of the
+# wrong shape; ``request_from_json`` names the endpoint.
+
+#: Identifier keys in Braze's order of precedence: the first present names the user
+#: (``email`` before ``phone``, as Braze documents), the rest are attribute values.
+IDENTIFIERS: Final = ("external_id", "user_alias", "braze_id", "email", "phone")
+_FLAGS: Final = {"_update_existing_only": "update_existing_only",
+                 "_merge_objects": "merge_objects"}
+
+
+def _identifier(data: Mapping[str, Any]) -> tuple[Identifier, str]:
+    for kind in IDENTIFIERS:
+        if kind in data:
+            value = data[kind]
+            return Identifier(kind, UserAlias.from_json(value) if kind == "user_alias"
+                              else value), kind
+    raise ValueError("an object without an identifier")
+
+
+def _attributes(data: Mapping[str, Any]) -> UserAttributes:
+    identifier, kind = _identifier(data)
+    flags = {_FLAGS[k]: v for k, v in data.items() if k in _FLAGS}
+    values = {k: v for k, v in data.items() if k != kind and k not in _FLAGS}
+    return UserAttributes(identifier=identifier, values=values, **flags)
+
+
+def _event(data: Mapping[str, Any]) -> Event:
+    identifier, _ = _identifier(data)
+    return Event(identifier=identifier, name=data["name"], time=data["time"],
+                 properties=data.get("properties"), app_id=data.get("app_id"),
+                 update_existing_only=data.get("_update_existing_only"))
+
+
+def _purchase(data: Mapping[str, Any]) -> Purchase:
+    identifier, _ = _identifier(data)
+    return Purchase(identifier=identifier, product_id=data["product_id"],
+                    currency=data["currency"], price=data["price"], time=data["time"],
+                    quantity=data.get("quantity", 1), properties=data.get("properties"),
+                    app_id=data.get("app_id"),
+                    update_existing_only=data.get("_update_existing_only"))
+
+
+def _track_read(body: Mapping[str, Any]) -> dict[str, Any]:
+    return {"attributes": tuple(map(_attributes, body.get("attributes", ()))),
+            "events": tuple(map(_event, body.get("events", ()))),
+            "purchases": tuple(map(_purchase, body.get("purchases", ())))}
+
+
+def _delete_read(body: Mapping[str, Any]) -> dict[str, Any]:
+    return {"external_ids": tuple(body["external_ids"])}
+
+
+def _identify_read(body: Mapping[str, Any]) -> dict[str, Any]:
+    return {"aliases_to_identify": tuple(
+                AliasToIdentify(external_id=e["external_id"],
+                                user_alias=UserAlias.from_json(e["user_alias"]))
+                for e in body["aliases_to_identify"]),
+            "merge_behavior": body.get("merge_behavior", "merge")}
+
+
+def _merge_read(body: Mapping[str, Any]) -> dict[str, Any]:
+    return {"merge_updates": tuple(
+        MergeUpdate(merge=_identifier(u["identifier_to_merge"])[0],
+                    keep=_identifier(u["identifier_to_keep"])[0])
+        for u in body["merge_updates"])}
+
+
+def _alias_new_read(body: Mapping[str, Any]) -> dict[str, Any]:
+    return {"user_aliases": tuple(NewAlias(user_alias=UserAlias.from_json(a),
+                                           external_id=a.get("external_id"))
+                                  for a in body["user_aliases"])}
+
+
+def _cohort_name_read(body: Mapping[str, Any]) -> dict[str, Any]:
+    return {"cohort_id": body["cohort_id"], "name": body["name"],
+            "created_at": body["created_at"]}
+
+
+def _cohort_users_read(body: Mapping[str, Any]) -> dict[str, Any]:
+    return {"cohort_id": body["cohort_id"], "cohort_changes": tuple(
+        CohortChange(user_ids=tuple(c.get("user_ids", ())),
+                     aliases=tuple(map(UserAlias.from_json, c.get("aliases", ()))),
+                     device_ids=tuple(c.get("device_ids", ())),
+                     should_remove=bool(c.get("should_remove", False)))
+        for c in body["cohort_changes"])}
+
+
 # -- the requests ------------------------------------------------------------------------
-
-
-class Request(_Request):
-    """Base of the request classes: origins given directly are checked."""
-
-    def __attrs_post_init__(self) -> None:
-        self._check_origins()
 
 
 def _track_part(name: str, effect: Literal["values", "none"]) -> Part:
@@ -148,7 +232,7 @@ class UsersTrack(Request):
         "/users/track",
         (_track_part("attributes", "values"), _track_part("events", "none"),
          _track_part("purchases", "none")),
-        body=_track_body, rate_limit=TRACK_RATE, combined=True)
+        body=_track_body, read=_track_read, rate_limit=TRACK_RATE, combined=True)
     attributes: tuple[UserAttributes, ...] = ()
     events: tuple[Event, ...] = ()
     purchases: tuple[Purchase, ...] = ()
@@ -162,7 +246,7 @@ class UsersDelete(Request):
     ENDPOINT: ClassVar[Endpoint] = Endpoint(
         "/users/delete",
         (Part("external_ids", MAX_ENTRIES, _deleted_user, "forget", idempotent=True),),
-        body=_delete_body, rate_limit=USERS_RATE)
+        body=_delete_body, read=_delete_read, rate_limit=USERS_RATE)
     external_ids: tuple[str, ...]
     origins: Mapping[str, tuple[Origin, ...]] = origins_field()
 
@@ -175,7 +259,7 @@ class UsersIdentify(Request):
         "/users/identify",
         (Part("aliases_to_identify", MAX_ENTRIES, _identify_users, "join_once",
               idempotent=True),),
-        body=_identify_body, rate_limit=USERS_RATE, group=("merge_behavior",))
+        body=_identify_body, read=_identify_read, rate_limit=USERS_RATE, group=("merge_behavior",))
     aliases_to_identify: tuple[AliasToIdentify, ...]
     merge_behavior: Literal["none", "merge"] = "merge"
     origins: Mapping[str, tuple[Origin, ...]] = origins_field()
@@ -187,7 +271,7 @@ class UsersMerge(Request):
 
     ENDPOINT: ClassVar[Endpoint] = Endpoint(
         "/users/merge", (Part("merge_updates", MAX_ENTRIES, _merge_users, "merge"),),
-        body=_merge_body, rate_limit=USERS_RATE)
+        body=_merge_body, read=_merge_read, rate_limit=USERS_RATE)
     merge_updates: tuple[MergeUpdate, ...]
     origins: Mapping[str, tuple[Origin, ...]] = origins_field()
 
@@ -199,7 +283,7 @@ class UsersAliasNew(Request):
 
     ENDPOINT: ClassVar[Endpoint] = Endpoint(
         "/users/alias/new", (Part("user_aliases", MAX_ENTRIES, _new_alias_users, "join"),),
-        body=_alias_new_body, rate_limit=USERS_RATE)
+        body=_alias_new_body, read=_alias_new_read, rate_limit=USERS_RATE)
     user_aliases: tuple[NewAlias, ...]
     origins: Mapping[str, tuple[Origin, ...]] = origins_field()
 
@@ -220,7 +304,7 @@ class CohortName(Request):
     ENDPOINT: ClassVar[Endpoint] = Endpoint(
         "/partners/segment/cohorts",
         (Part("cohort_id", 1, _cohort_named, "name", single=True),),
-        body=_cohort_name_body, rate_limit=COHORT_RATE, batching="once",
+        body=_cohort_name_body, read=_cohort_name_read, rate_limit=COHORT_RATE, batching="once",
         group=("cohort_id",), distinct=("name",), credentials="body")
     cohort_id: str
     name: str
@@ -250,7 +334,7 @@ class CohortUsers(Request):
     ENDPOINT: ClassVar[Endpoint] = Endpoint(
         "/partners/segment/cohorts/users",
         (Part("cohort_changes", MAX_COHORT_USERS, _cohort_member, "none", read="members"),),
-        body=_cohort_users_body, rate_limit=COHORT_RATE, batching="latest",
+        body=_cohort_users_body, read=_cohort_users_read, rate_limit=COHORT_RATE, batching="latest",
         group=("cohort_id",), credentials="body")
     cohort_id: str
     cohort_changes: tuple[CohortChange, ...]
@@ -304,9 +388,10 @@ class CohortUsers(Request):
 
 #: Any request the library builds.
 AnyRequest: TypeAlias = (UsersTrack | UsersDelete | UsersIdentify | UsersMerge
-                         | UsersAliasNew | CohortName | CohortUsers)
+                         | UsersAliasNew | CohortName | CohortUsers | UsersExportIds)
 
-#: The library's request classes, in the order the docs list them.
+#: The library's request classes, in the order the docs list them (``UsersExportIds``,
+#: which reads profiles back, is declared in :mod:`.export`).
 REQUEST_CLASSES: tuple[type[Request], ...] = (
     UsersTrack, UsersDelete, UsersIdentify, UsersMerge, UsersAliasNew, CohortName,
-    CohortUsers)
+    CohortUsers, UsersExportIds)

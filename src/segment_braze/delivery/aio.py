@@ -1,13 +1,16 @@
-"""``deliver_async``: the same delivery for asyncio services, one task per lane."""
+"""``deliver_async``: the same delivery for asyncio services, one task per lane.
+
+``asyncio`` is imported when the function is first called, not with the package: most
+users of the library never start an event loop.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import time
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from ..braze import Request
 from ..limits import RateLimit
@@ -18,6 +21,9 @@ from .journal import Journal
 from .pacing import Pacer, Retry
 from .report import DeliveryReport
 from .threads import WINDOW_PER_LANE
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["deliver_async"]
 
@@ -41,6 +47,7 @@ async def deliver_async(requests: Iterable[Request] | AsyncIterable[Request],
     report) is the same code. Journal and tracker calls are short and run on the event
     loop; give a ``Pacer`` shared with other deliveries of the same REST key to pace
     them together (a long-lived service that delivers every second should)."""
+    import asyncio
     core = Core(settings, lanes=lanes, tracker=tracker, journal=journal,
                 dead_letter=dead_letter, retry=retry or Retry(),
                 pacer=pacer or Pacer(limits=rate_limits), progress=progress,
@@ -118,9 +125,10 @@ async def _lane(core: Core, tickets: asyncio.Queue[Ticket | None],
 
 async def _send(core: Core, ticket: Ticket, results: asyncio.Queue[Step],
                 transport: Transport) -> None:
+    import asyncio
     limit = type(ticket.request).ENDPOINT.rate_limit
     pacer = core.pacer
-    prepared = ticket.request.to_http(core.settings)
+    prepared = ticket.prepared
     while True:
         while (wait := pacer.reserve(limit)) > 0:
             await asyncio.sleep(wait)

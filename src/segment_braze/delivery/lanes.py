@@ -30,36 +30,46 @@ the referee signs up), the two requests must name a common user, or be sent in t
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
+from itertools import chain
+from operator import itemgetter
 from typing import Final, Literal
 
 import attrs
 
 from ..braze import Batching, Request, UserKey
 
-__all__ = ["Placement", "Router", "request_keys", "split"]
+__all__ = ["Placement", "Router", "entry_users", "request_keys", "split"]
 
 #: How a request of each kind of batching takes part in its group's order: a ``once``
 #: request (a cohort's name) writes the group's key, a ``latest`` one (a membership
 #: change) reads it.
 GROUP_ROLES: Final[Mapping[Batching, Literal["write", "read"] | None]] = {
     "ordered": None, "once": "write", "latest": "read"}
+_LANE: Final = itemgetter(0)
 
 
 def _group_key(request: Request, fields: tuple[str, ...]) -> UserKey:
     return "group:" + "\x1f".join(f"{name}={getattr(request, name)}" for name in fields)
 
 
-def request_keys(request: Request) -> tuple[tuple[UserKey, ...], tuple[UserKey, ...]]:
+def entry_users(request: Request) -> list[list[tuple[UserKey, ...]]]:
+    """Per part of the declaration, per entry: the users it names (``part.users``). Read
+    once per request: placing it and naming its entries for the journal both use it."""
+    return [list(map(part.users, request.entries(part)))
+            for part in type(request).ENDPOINT.parts]
+
+
+def request_keys(request: Request, users: list[list[tuple[UserKey, ...]]] | None = None
+                 ) -> tuple[tuple[UserKey, ...], tuple[UserKey, ...]]:
     """The keys a request writes (the users it names, and the group key of a ``once``
-    request) and the keys it reads (the group key of a ``latest`` request)."""
+    request) and the keys it reads (the group key of a ``latest`` request). ``users``:
+    :func:`entry_users` of the request, when already read."""
     endpoint = type(request).ENDPOINT
-    writes: dict[UserKey, None] = {}
-    for part in endpoint.parts:
-        users = part.users
-        for entry in request.entries(part):
-            for key in users(entry):
-                writes[key] = None
+    if users is None:
+        users = entry_users(request)
+    writes = dict.fromkeys(chain.from_iterable(chain.from_iterable(users)))
     role = GROUP_ROLES[endpoint.batching] if endpoint.group else None
     if role == "write":
         writes[_group_key(request, endpoint.group)] = None
@@ -96,33 +106,37 @@ class Router:
         self._owner: dict[UserKey, tuple[int, int]] = {}
         self._load = [0] * lanes
 
-    def place(self, seq: int, request: Request) -> Placement:
-        """The placement of request ``seq`` (numbers must grow)."""
-        writes, reads = request_keys(request)
+    def place(self, seq: int, request: Request,
+              users: list[list[tuple[UserKey, ...]]] | None = None) -> Placement:
+        """The placement of request ``seq`` (numbers must grow); ``users``: its
+        :func:`entry_users`, when already read."""
+        writes, reads = request_keys(request, users)
         owner = self._owner
-        live = [found for key in (*writes, *reads) if (found := owner.get(key)) is not None]
+        # In bulk (a request names up to a few hundred users): the pending ones, and who
+        # holds them.
+        held = owner.keys() & writes
+        if reads:
+            held |= owner.keys() & reads
+        live = list(map(owner.__getitem__, held))
         load = self._load
         if not live:
             lane = min(range(self.lanes), key=load.__getitem__)
             after: tuple[int, ...] = ()
         else:
-            votes: dict[int, int] = {}
-            for held, _ in live:
-                votes[held] = votes.get(held, 0) + 1
-            lane = max(votes, key=lambda held: (votes[held], -load[held], -held))
-            after = tuple(sorted({other for held, other in live if held != lane}))
-        for key in writes:
-            owner[key] = (lane, seq)
+            votes = Counter(map(_LANE, live))
+            lane = max(votes, key=lambda mine: (votes[mine], -load[mine], -mine))
+            after = tuple(sorted({other for held_by, other in live if held_by != lane}))
+        owner.update(dict.fromkeys(writes, (lane, seq)))
         load[lane] += 1
         return Placement(seq, lane, after, writes)
 
     def done(self, placement: Placement) -> None:
-        """Request ``placement.seq`` was answered for good: its users are free again."""
+        """Request ``placement.seq`` was answered for good: its users are free again
+        (those no later request holds)."""
         owner = self._owner
-        mine = (placement.lane, placement.seq)
-        for key in placement.keys:
-            if owner.get(key) == mine:
-                del owner[key]
+        mine = dict.fromkeys(placement.keys, (placement.lane, placement.seq))
+        for key, _ in owner.items() & mine.items():
+            del owner[key]
         self._load[placement.lane] -= 1
 
     @property

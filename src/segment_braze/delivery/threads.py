@@ -42,12 +42,15 @@ def deliver(requests: Iterable[Request], transport: Transport, settings: Setting
     at most ``window`` (default 4 per lane) are held at once. Each request goes to a
     lane (see :mod:`~segment_braze.delivery.lanes`); each lane is a thread that paces
     itself with the others (``rate_limits`` replaces documented limits by bucket name),
-    calls ``transport(request.to_http(settings))``, and retries as ``retry`` says.
+    calls ``transport(request.to_http(settings))`` (encoded by the calling thread), and
+    retries as ``retry`` says.
 
     The calling thread does the rest, so the objects given are used from it alone:
-    ``tracker.acknowledge(outcomes, request=...)`` for every outcome of every attempt;
-    ``journal`` (a :class:`Journal` or a path) skips entries a previous run settled and
-    records those settled now; ``dead_letter`` (a :class:`DeadLetter`, a path, or a
+    ``tracker.acknowledge(outcomes, request=...)`` for every outcome of every attempt
+    (``tracker.delivered(request)``, when the tracker has it, for a 2xx without
+    ``errors``); ``journal`` (a :class:`Journal` or a path) skips entries a previous run
+    settled and records those settled now (a lane writes an answer that delivered every
+    entry itself: the journal is thread-safe); ``dead_letter`` (a :class:`DeadLetter`, a path, or a
     binary stream) receives every entry refused or given up on; ``progress(report)``
     every ``progress_every`` seconds and at the end; ``on_response(request, response)``
     for each request delivered (2xx). What it opens from a path it closes.
@@ -77,12 +80,8 @@ def deliver(requests: Iterable[Request], transport: Transport, settings: Setting
         core.settle(item)
 
     def settle_ready() -> None:
-        while True:
-            try:
-                item = results.get_nowait()
-            except queue.Empty:
-                break
-            settle(item)
+        while not results.empty():  # only this thread takes from it
+            settle(results.get())
         core.commit()
 
     complete = False
@@ -145,7 +144,7 @@ def _send(core: Core, ticket: Ticket, results: queue.SimpleQueue[Step | BaseExce
     """Send until Braze answers for good; ``False`` when stopped before."""
     limit = type(ticket.request).ENDPOINT.rate_limit
     pacer = core.pacer
-    prepared = ticket.request.to_http(core.settings)
+    prepared = ticket.prepared
     while not stop.is_set():
         while (wait := pacer.reserve(limit)) > 0:
             if stop.wait(wait):
