@@ -24,6 +24,7 @@ from ..braze import (
     NewAlias,
     Purchase,
     Request,
+    SubscriptionStatusSet,
     UserAlias,
     UserAttributes,
     UsersAliasNew,
@@ -33,6 +34,7 @@ from ..braze import (
     UsersMerge,
     UsersTrack,
 )
+from ..braze.requests import read_subscription_body
 
 __all__ = ["read_requests", "request_from_json"]
 
@@ -133,7 +135,8 @@ READERS: Final[Mapping[str, tuple[type[Request], Callable[[Mapping[str, Any]],
                                                            dict[str, Any]]]]] = {
     cls.endpoint: (cls, reader) for cls, reader in (
         (UsersTrack, _track), (UsersDelete, _delete), (UsersIdentify, _identify),
-        (UsersMerge, _merge), (UsersAliasNew, _alias_new), (CohortName, _cohort_name),
+        (UsersMerge, _merge), (UsersAliasNew, _alias_new),
+        (SubscriptionStatusSet, read_subscription_body), (CohortName, _cohort_name),
         (CohortUsers, _cohort_users), (UsersExportIds, _export))}
 
 
