@@ -54,6 +54,9 @@ class Context:
     location: JSONObject | None = None
     integrations: JSONObject | None = None
     personas: JSONObject | None = None
+    #: ``context.device``: its ``id`` names an anonymous device in a cohort change
+    #: (``cohort_device_ids``), its ``type`` the source of an ecommerce event.
+    device: JSONObject | None = None
 
 
 @attrs.frozen(kw_only=True, slots=False)
