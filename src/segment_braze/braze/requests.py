@@ -263,6 +263,11 @@ class SubscriptionStatusSet(Request):
     origins: Mapping[str, tuple[Origin, ...]] = origins_field()
 
     @property
+    def subscription_groups(self) -> tuple[dict[str, Any], ...]:
+        """The body's ``subscription_groups`` array: the one group entry."""
+        return tuple(_subscription_body(self)["subscription_groups"])
+
+    @property
     def users(self) -> tuple[Identifier, ...]:
         """Each user named, in the body's order: external ids, then emails."""
         return (*(Identifier("external_id", u) for u in self.external_ids),
