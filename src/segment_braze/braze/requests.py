@@ -222,8 +222,9 @@ class UsersMerge(Request):
 
 @attrs.frozen(kw_only=True, slots=False)
 class UsersAliasNew(Request):
-    """``POST /users/alias/new``: new user aliases. The default rules never emit it (they
-    create alias profiles through ``/users/track``); it is here for rules of your own."""
+    """``POST /users/alias/new``: new user aliases. The ``create_alias`` row emits it
+    for a ``Create Alias`` track (with ``create_alias`` on); alias profiles of anonymous
+    users are created through ``/users/track`` instead."""
 
     ENDPOINT: ClassVar[Endpoint] = Endpoint(
         "/users/alias/new", (Part("user_aliases", MAX_ENTRIES, _new_alias_users, "join"),),

@@ -457,8 +457,10 @@ def _attributes(values: dict[str, Any], merged: dict[str, Any],
     ident = scope.identifier
     assert ident is not None  # noqa: S101 - the anonymous rule runs first
     update_only = scope.update_existing_only()  # False creates an alias profile
-    out: tuple[Output, ...] = (UserAttributes(identifier=ident, values=values,
-                                              update_existing_only=update_only),)
+    out: tuple[Output, ...] = ()
+    if values or not merged:  # the merge object alone carries the same identifier
+        out = (UserAttributes(identifier=ident, values=values,
+                              update_existing_only=update_only),)
     if merged:
         out += (UserAttributes(identifier=ident, values=merged,
                                update_existing_only=update_only, merge_objects=True),)
