@@ -920,6 +920,13 @@ class TestEcommerceRule:
                  "context": {"device": {"type": "iOS", "id": "d1"}}}, ecommerce_events=True)
         assert bodies(t)[0][1]["events"][0]["properties"]["source"] == "ios"
 
+    @pytest.mark.parametrize("device", ["iPhone", 3, {"type": 7}, {"type": "web"}])
+    def test_a_device_that_names_no_source_is_ignored(self, device: Any) -> None:
+        """A context.device that is no object, or names no mobile type, rejects nothing."""
+        t = run({**track(event="Product Viewed", properties=self.VIEWED),
+                 "context": {"device": device}}, ecommerce_events=True)
+        assert bodies(t)[0][1]["events"][0]["properties"]["source"] == "web"
+
     def test_an_event_that_cannot_meet_the_schema_stays_a_custom_event(self) -> None:
         """A missing required field is noticed, and the event is sent as before."""
         t = run(track(event="Order Cancelled", properties={"order_id": "o1", "total": 3}),

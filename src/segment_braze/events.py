@@ -55,8 +55,10 @@ class Context:
     integrations: JSONObject | None = None
     personas: JSONObject | None = None
     #: ``context.device``: its ``id`` names an anonymous device in a cohort change
-    #: (``cohort_device_ids``), its ``type`` the source of an ecommerce event.
-    device: JSONObject | None = None
+    #: (``cohort_device_ids``), its ``type`` the source of an ecommerce event. Read when
+    #: it is an object and ignored otherwise (nothing requires it, so a malformed one
+    #: rejects nothing).
+    device: Any = None
 
 
 @attrs.frozen(kw_only=True, slots=False)
