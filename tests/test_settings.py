@@ -325,6 +325,27 @@ class TestFields:
         assert s.session_timeout_in_seconds == 30
         assert s.automatic_in_app_message_registration_enabled is True
 
+    def test_feature_settings_are_off(self) -> None:
+        """Every setting that changes what an event becomes is off by default."""
+        s = sb.Settings()
+        assert (s.ecommerce_events, s.ecommerce_purchases, s.group_subscription_groups,
+                s.nested_array_operations, s.create_alias, s.cohort_device_ids) == (
+                    False,) * 6
+        assert s.cohort_audiences is None
+
+    @pytest.mark.parametrize(("field", "value"), [
+        ("ecommerce_purchases", True), ("cohort_device_ids", True),
+        ("cohort_audiences", ["vip"]), ("cohort_audiences", [])])
+    def test_a_setting_without_the_one_it_needs_is_refused(self, field: str,
+                                                          value: Any) -> None:
+        """A setting that would silently do nothing without another one is named."""
+        with pytest.raises(sb.InvalidSettings, match="only applies with") as caught:
+            sb.Settings(**{field: value})
+        assert caught.value.key == field
+        secrets = {"cohort_client_secret": "c", "cohort_partner_api_key": "p"}
+        assert getattr(sb.Settings(**{field: value}, ecommerce_events=True, **secrets),
+                       field) == (frozenset(value) if field == "cohort_audiences" else value)
+
     def test_frozen_and_keyword_only(self) -> None:
         """Settings cannot be changed after creation nor built positionally."""
         s = sb.Settings()
@@ -343,6 +364,8 @@ class TestFields:
         ("purchase_events", "Order Completed"), ("purchase_events", ["Order", ""]),
         ("purchase_events", [3]),
         ("event_allowlist", "Signed Up"), ("event_blocklist", [1, 2]),
+        ("ecommerce_events", "yes"), ("group_subscription_groups", 1),
+        ("nested_array_operations", None), ("create_alias", "true"),
         ("anonymous_users", "maybe"), ("alias_label", ""), ("alias_label", 3),
         ("default_currency", "XYZ"), ("default_currency", "dollars"),
         ("default_currency", None),
