@@ -213,8 +213,9 @@ A row that builds on another row's body says so with a combinator: `both(a, b)` 
 `a`'s outputs then `b`'s, `otherwise(a, b)` emits `b`'s when `a` emits nothing, the
 audience row's `other_traits(...)` hands an identify's other traits to the identify
 row's body, and the ecommerce order row's `ecommerce_order(...)` puts the purchase row's
-body beside (or, for an order that does not fit, in place of) the recommended event. `explain()` shows each part of a combinator, and says where a row's emitter
-ran when it ran inside another row.
+body beside (or, for an order that does not fit, in place of) the recommended event.
+`explain()` shows each part of a combinator, and says where a row's emitter ran when it
+ran inside another row.
 
 After the rows, the translator runs one step of its own, shown by `explain()` on its
 own line as `alias_profile` (`mapping.identity.add_alias_profiles`). It {alias_profile}
