@@ -7,7 +7,10 @@ declarations are checked against Braze's documented limits.
 
 from __future__ import annotations
 
+import io
+import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, ClassVar
 
 import attrs
@@ -215,6 +218,31 @@ class TestSubscriptionEndpoint:
         assert first < paths.index("/users/track")  # u1's event after u1's change
         assert sorted(paths) == ["/users/track", "/v2/subscription/status/set",
                                  "/v2/subscription/status/set"]
+
+    def test_journal_and_dead_letter(self, tmp_path: Path) -> None:
+        """A restart sends nothing the journal settled; a refused change goes to the dead
+        letter with each user's entry and origin."""
+        calls: list[str] = []
+
+        def refuse(request: sb.HttpRequest) -> tuple[int, dict[str, str], bytes]:
+            calls.append(request.url)
+            return 400, {}, b'{"message": "Invalid subscription group"}'
+
+        settings = sb.Settings(rest_endpoint="US-03", rest_api_key="k")
+        stream = batch([subscription("u1", "m1"), subscription("a@x.io", "m2",
+                                                                kind="email")])
+        dead = io.BytesIO()
+        journal = tmp_path / "journal.db"
+        report = deliver(stream, refuse, settings, lanes=1, journal=journal,
+                         dead_letter=dead)
+        assert report.dead_lettered == 2
+        lines = [json.loads(line) for line in dead.getvalue().splitlines()]
+        assert [(line["origin"], line["entry"]) for line in lines] == [
+            ("m1", {"external_id": "u1"}), ("m2", {"email": "a@x.io"})]
+        assert {line["array"] for line in lines} == {"subscription_groups"}
+        again = deliver(stream, refuse, settings, lanes=1, journal=journal)
+        assert len(calls) == 1
+        assert again.endpoints["/v2/subscription/status/set"].skipped == 2
 
     def test_send_reads_it_back(self) -> None:
         """What translate writes, send reads back into the same request."""
