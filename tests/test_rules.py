@@ -935,6 +935,14 @@ class TestEcommerceRule:
         assert event["name"] == "Order Cancelled"
         assert notices(t) == ["$.properties.cancel_reason", "$.properties.products"]
 
+    def test_a_fallen_back_event_gives_its_value_notices_once(self) -> None:
+        """The notices of what the event is sent as instead are not doubled."""
+        t = run(track(event="Order Cancelled", properties={
+            "order_id": "o1", "total": 3, "tax": "included", "note": "x" * 300}),
+                ecommerce_events=True)
+        assert notices(t) == ["$.properties.cancel_reason", "$.properties.products",
+                              "$.properties.note"]
+
     def test_explain_shows_the_fallback(self) -> None:
         """explain() shows both parts of the row."""
         lines = explained(track(event="Checkout Started"), ecommerce_events=True)

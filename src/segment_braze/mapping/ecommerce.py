@@ -160,6 +160,7 @@ SCHEMAS: Final[Mapping[str, Schema]] = {
         frozenset({"order_id", "cancel_reason", "total_value"})),
 }
 
+
 def ecommerce_event_of(name: str) -> tuple[str, str | None] | None:
     """The Braze recommended event (and cart action) of a Segment event name, or
     ``None``."""
@@ -232,15 +233,21 @@ def _field(source: Mapping[str, Any], keys: tuple[str, ...], kind: Kind,
 
 
 class _Build:
-    """One event under construction: the problems that keep it from Braze's schema, in
-    the order found, each a (path, what the schema needs there)."""
+    """One event under construction: the problems that keep it from Braze's schema (each
+    a path and what the schema needs there), and what is given only once the event is
+    known to fit: the notices of optional fields, and the ``metadata`` objects to fill
+    (whose cleaning gives notices of its own). An event that does not fit gives only its
+    problems, so the notices of what it is sent as instead are not doubled."""
 
-    __slots__ = ("braze", "problems", "scope")
+    __slots__ = ("braze", "notes", "pending", "problems", "scope")
 
     def __init__(self, braze: str, scope: Scope) -> None:
         self.braze = braze
         self.scope = scope
         self.problems: list[tuple[PathT, str]] = []
+        self.notes: list[tuple[PathT, str]] = []
+        #: (the object to fill, its source, the keys its fields used, the source's path)
+        self.pending: list[tuple[dict[str, Any], Mapping[str, Any], set[str], PathT]] = []
 
     def fields(self, source: Mapping[str, Any], names: tuple[str, ...],
                table: Mapping[str, tuple[tuple[str, ...], Kind]], required: frozenset[str],
@@ -254,11 +261,10 @@ class _Build:
             value = _field(source, keys, kind, used)
             if type(value) is _Wrong:
                 if name in required:
-                    self.problems.append(((*path, value.key), f"{name} as "
-                                          f"{value.why}"))
+                    self.problems.append(((*path, value.key), f"{name} as {value.why}"))
                 else:
-                    self.scope.notice((*path, value.key), f"not {value.why}, as {name} "
-                                      "takes; kept in metadata")
+                    self.notes.append(((*path, value.key), f"not {value.why}, as {name} "
+                                       "takes; kept in metadata"))
             elif value is _MISSING:
                 if name in required:
                     self.problems.append(((*path, keys[0]), name))
@@ -289,25 +295,28 @@ class _Build:
         ordered = {name: out[name] for name in schema.product_fields if name in out}
         used |= own
         if not schema.single_product:
-            metadata = self.metadata(product, own, path)
-            if metadata:
-                ordered["metadata"] = metadata
+            self.pending.append((ordered, product, own, path))
         return ordered
 
-    def metadata(self, source: Mapping[str, Any], used: set[str],
-                 path: PathT) -> dict[str, Any]:
-        """What ``source`` holds beside its fields: the keys of its own ``metadata``
-        object, then its other keys, under Braze's value rules (a value Braze would
-        refuse is dropped with a notice at its path)."""
-        out: dict[str, Any] = {}
-        inner = source.get("metadata")
-        if isinstance(inner, Mapping):
-            out.update(clean_properties(inner, (*path, "metadata"), self.scope)[0])
-        rest = {k: v for k, v in source.items()
-                if k not in used and (k != "metadata" or not isinstance(inner, Mapping))}
-        if rest:
-            out.update(clean_properties(rest, path, self.scope)[0])
-        return out
+    def finish(self) -> None:
+        """Give the notes and fill each ``metadata``: what its source holds beside its
+        fields (the keys of its own ``metadata`` object, then its other keys), under
+        Braze's value rules (a value Braze would refuse is dropped with a notice at its
+        path)."""
+        scope = self.scope
+        for path, message in self.notes:
+            scope.notice(path, message)
+        for target, source, used, path in self.pending:
+            metadata: dict[str, Any] = {}
+            inner = source.get("metadata")
+            if isinstance(inner, Mapping):
+                metadata.update(clean_properties(inner, (*path, "metadata"), scope)[0])
+            rest = {k: v for k, v in source.items()
+                    if k not in used and (k != "metadata" or not isinstance(inner, Mapping))}
+            if rest:
+                metadata.update(clean_properties(rest, path, scope)[0])
+            if metadata:
+                target["metadata"] = metadata
 
 
 def _currency(properties: Mapping[str, Any], build: _Build, used: set[str]) -> str | None:
@@ -360,7 +369,7 @@ def _products(properties: Mapping[str, Any], schema: Schema, build: _Build,
 
 def _properties(event: Track, braze: str, action: str | None,
                 build: _Build) -> dict[str, Any]:
-    """The event's properties in Braze's schema (in the order of Braze's page), with
+    """The event's properties in Braze's schema (their ``metadata`` still to fill), with
     ``build.problems`` saying what keeps them from it."""
     schema = SCHEMAS[braze]
     properties = event.properties or {}
@@ -376,13 +385,12 @@ def _properties(event: Track, braze: str, action: str | None,
         out["products"] = _products(properties, schema, build, used)
     out["currency"] = _currency(properties, build, used)
     out["source"] = _source(event, used)
-    metadata = build.metadata(properties, used, ("properties",))
-    if metadata:
-        out["metadata"] = metadata
-    return dict(_ordered(out, schema))
+    build.pending.append((out, properties, used, ("properties",)))
+    return out
 
 
 def _ordered(out: dict[str, Any], schema: Schema) -> list[tuple[str, Any]]:
+    """The properties in the order of Braze's page."""
     order = ("product_id", "product_name", "variant_id", "image_url", "product_url",
              "price", *schema.fields, "action", "currency", "products", "source",
              "metadata")
@@ -405,7 +413,8 @@ def track_to_ecommerce(event: Track, scope: Scope) -> tuple[Output, ...]:
         for path, message in build.problems:
             scope.notice(path, f"{braze} needs {message}; not sent as {braze}")
         return ()
-    return custom_event(braze, properties, scope)
+    build.finish()
+    return custom_event(braze, dict(_ordered(properties, SCHEMAS[braze])), scope)
 
 
 @attrs.frozen(repr=False)
