@@ -14,6 +14,7 @@ import attrs
 import pytest
 
 import segment_braze as sb
+from segment_braze.settings import SEGMENT_KEYS
 
 #: Instance -> (REST host, SDK host, dashboard hosts), as Braze documents them.
 INSTANCES: dict[str, tuple[str, str, tuple[str, ...]]] = {
@@ -332,6 +333,18 @@ class TestFields:
                 s.nested_array_operations, s.create_alias, s.cohort_device_ids) == (
                     False,) * 6
         assert s.cohort_audiences is None
+
+    def test_feature_settings_under_our_names_beside_segments_keys(self) -> None:
+        """Segment's destination has no key for them: they are read under our names, in
+        either form of from_mapping and as from_segment's overrides."""
+        ours = {"ecommerce_events": True, "ecommerce_purchases": True,
+                "group_subscription_groups": True, "nested_array_operations": True,
+                "create_alias": True}
+        expected = sb.Settings(app_id="a", **ours)
+        assert sb.Settings.from_mapping({"apiKey": "a", **ours}) == expected
+        assert sb.Settings.from_mapping({"app_id": "a", **ours}) == expected
+        assert sb.Settings.from_segment({"apiKey": "a"}, **ours) == expected
+        assert not {k for k, v in SEGMENT_KEYS.items() if v in ours}
 
     @pytest.mark.parametrize(("field", "value"), [
         ("ecommerce_purchases", True), ("cohort_device_ids", True),
