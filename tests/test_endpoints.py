@@ -244,6 +244,11 @@ class TestSubscriptionEndpoint:
         assert len(calls) == 1
         assert again.endpoints["/v2/subscription/status/set"].skipped == 2
 
+    def test_only_external_ids_and_emails(self) -> None:
+        """The endpoint takes no braze_id or alias: building one with them is an error."""
+        with pytest.raises(ValueError, match="braze_id"):
+            subscription("b1", "m", kind="braze_id")
+
     def test_send_reads_it_back(self) -> None:
         """What translate writes, send reads back into the same request."""
         (request,) = batch([subscription("u1", "m1"), subscription("a@x.io", "m2",

@@ -281,6 +281,10 @@ class SubscriptionStatusSet(Request):
         """A request of these users (identifiers of kind ``external_id`` or ``email``),
         external ids first, then emails, each in the order given."""
         pairs = parts.get("subscription_groups", ())
+        for user, _ in pairs:
+            if user.kind not in SUBSCRIBER_KINDS:
+                raise ValueError(f"SubscriptionStatusSet names users by external_id or "
+                                 f"email, not by {user.kind}")
         ordered = sorted(pairs, key=lambda pair: SUBSCRIBER_KINDS.index(pair[0].kind))
         origins: dict[str, tuple[Origin, ...]] = {}
         if ordered:
