@@ -27,7 +27,7 @@ from typing import Any
 
 from segment_braze import _tables, events, limits, rules
 from segment_braze.combinators import name_of
-from segment_braze.mapping import identity, purchases, traits, values
+from segment_braze.mapping import ecommerce, identity, purchases, traits, values
 
 PAGE = Path(__file__).with_name("rules.md")
 
@@ -206,13 +206,16 @@ which returns Braze objects, requests of other endpoints, or a `Skip` with a rea
 `Skip` ends the table and the event is counted as skipped; a *final* row that matched
 ends the table after emitting. Attributes, events and purchases of one event are then
 gathered into a single `/users/track` request, after any request of another endpoint
-(`/users/identify`, `/users/delete`, `/users/merge`) the rows emitted.
+(`/users/identify`, `/users/delete`, `/users/merge`, `/users/alias/new`,
+`/v2/subscription/status/set`, the cohort endpoints) the rows emitted.
 
 A row that builds on another row's body says so with a combinator: `both(a, b)` emits
-`a`'s outputs then `b`'s, `otherwise(a, b)` emits `b`'s when `a` emits nothing, and the
+`a`'s outputs then `b`'s, `otherwise(a, b)` emits `b`'s when `a` emits nothing, the
 audience row's `other_traits(...)` hands an identify's other traits to the identify
-row's body. `explain()` shows each part of a combinator, and says where a row's emitter
-ran when it ran inside another row.
+row's body, and the ecommerce order row's `ecommerce_order(...)` puts the purchase row's
+body beside (or, for an order that does not fit, in place of) the recommended event.
+`explain()` shows each part of a combinator, and says where a row's emitter ran when it
+ran inside another row.
 
 After the rows, the translator runs one step of its own, shown by `explain()` on its
 own line as `alias_profile` (`mapping.identity.add_alias_profiles`). It {alias_profile}
@@ -334,6 +337,71 @@ def purchases_section() -> list[str]:
     ]
 
 
+def ecommerce_section() -> list[str]:
+    """The tables of the ``ecommerce`` and ``ecommerce_order`` rows."""
+    out = ["### Recommended ecommerce events (`mapping.ecommerce`)", "",
+           "With `ecommerce_events`, these tracks become Braze's recommended ecommerce "
+           "events (`ECOMMERCE_EVENTS`). "
+           f"{markdown(constant_doc(ecommerce, 'ECOMMERCE_EVENTS') or '')}", "",
+           "| Segment event | Braze event | `action` |", "|---|---|---|"]
+    for name, (braze, action) in ecommerce.ECOMMERCE_EVENTS.items():
+        out.append(f"| `{name}` | `{braze}` | {code(action) if action else ''} |")
+    out += ["", "Each Braze event's fields (`SCHEMAS`), in the order Braze's page lists them; "
+            "**bold** ones are required, and an event without them is not sent as the "
+            "recommended event (a notice names each, and the row sends what it would send "
+            "without `ecommerce_events`). Every event also takes `currency` (required: "
+            "`properties.currency`, else `default_currency`; an ISO 4217 code), `source` "
+            "(required) and `metadata`.", "",
+            "| Braze event | event-level fields | product fields |", "|---|---|---|"]
+    for braze, schema in ecommerce.SCHEMAS.items():
+        fields = ", ".join(f"**`{f}`**" if f in schema.required else f"`{f}`"
+                           for f in schema.fields)
+        products = ", ".join(f"**`{f}`**" if f in schema.product_required else f"`{f}`"
+                             for f in schema.product_fields)
+        where = "the event's own, at its level" if schema.single_product else "`products[]`"
+        out.append(f"| `{braze}` | {fields or '—'} | {where}: {products} |")
+    out += ["", f"Where each field comes from (`ORDER_FIELDS`, `PRODUCT_FIELDS`): "
+            f"{markdown(constant_doc(ecommerce, 'ORDER_FIELDS') or '')} "
+            f"{markdown(constant_doc(ecommerce, 'PRODUCT_FIELDS') or '')}", "",
+            "| Braze field | read from | as |", "|---|---|---|"]
+    kinds = {"id": "a string, or an integer as a string", "text": "a non-blank string",
+             "number": "a number (numeric strings accepted)",
+             "quantity": "a whole number >= 1; 1 when absent",
+             "objects": "an array of objects"}
+    for table, where in ((ecommerce.ORDER_FIELDS, "`properties.`"),
+                         (ecommerce.PRODUCT_FIELDS, "the product's")):
+        for name, (keys, kind) in table.items():
+            out.append(f"| `{name}` | {where} {' → '.join(code(k) for k in keys)} | "
+                       f"{kinds[kind]} |")
+    out += ["", f"`source`: `properties.source`, else `context.device.type` when it is "
+            f"{codes(sorted(ecommerce.SOURCES))}, else `{ecommerce.DEFAULT_SOURCE}`. What "
+            "has no field of its own goes into `metadata`: a product's other keys into the "
+            "product's, the event's other properties (and the keys of its own `metadata` "
+            "object) into the event's. A product that is the event's own (`Product Viewed`, "
+            "or a cart change without `products`) keeps its other keys in the event's "
+            "`metadata`.", ""]
+    return out
+
+
+def features_section() -> list[str]:
+    return [
+        "### Subscription groups from group calls (`mapping.traits`)", "",
+        f"`SUBSCRIPTION_STATE_TRAITS`: "
+        f"{markdown(constant_doc(traits, 'SUBSCRIPTION_STATE_TRAITS') or '')} "
+        f"{' → '.join(code(k) for k in traits.SUBSCRIPTION_STATE_TRAITS)}; the state "
+        "`subscribed` or `unsubscribed`, in any case.", "",
+        "### Array-of-object operations (`mapping.values.NESTED_OPERATIONS`)", "",
+        f"{markdown(constant_doc(values, 'NESTED_OPERATIONS') or '')}", "",
+        "| trait key | Braze operation |", "|---|---|",
+        *(f"| `{key}` | `{op}` |" for key, op in values.NESTED_OPERATIONS.items()), "",
+        "### Create Alias (`mapping.identity`)", "",
+        f"`CREATE_ALIAS_EVENT` = `{identity.CREATE_ALIAS_EVENT}`: "
+        f"{markdown(constant_doc(identity, 'CREATE_ALIAS_EVENT') or '')} "
+        f"`ALIAS_PROPERTIES`: {markdown(constant_doc(identity, 'ALIAS_PROPERTIES') or '')} "
+        f"{codes(identity.ALIAS_PROPERTIES)}.", "",
+    ]
+
+
 def limits_section() -> list[str]:
     out = ["### Limits (`limits`)", "",
            "Braze's documented limits, as the rule bodies apply them. A value that breaks "
@@ -358,7 +426,7 @@ def render() -> str:
     alias_profile = step[0].lower() + step[1:]  # "It creates the profiles ..."
     lines = [HEAD.format(alias_profile=alias_profile), *rows_section(), *paths_section(),
              *traits_section(), *genders_section(), *identity_section(), *purchases_section(),
-             *limits_section()]
+             *ecommerce_section(), *features_section(), *limits_section()]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 

@@ -116,9 +116,11 @@ class TestRulesPage:
         to that row."""
         page = gen_rules.render()
         assert "`segment_braze.mapping.purchases.track_to_purchases`" in page
-        assert "- `track_to_event`: the emitter of row 12 (`track`)." in page
-        assert ("- `both(merge_anonymous, identify_to_attributes)`: the emitter of row 7 "
+        assert "- `track_to_event`: the emitter of row 16 (`track`)." in page
+        assert ("- `both(merge_anonymous, identify_to_attributes)`: the emitter of row 8 "
                 "(`identify`).") in page
+        assert ("- `otherwise(track_to_purchases, track_to_event)`: the emitter of row 14 "
+                "(`purchase`).") in page
         assert "`alias_profile`" in page
 
     def test_every_standard_trait_and_gender_word_is_listed(self,

@@ -19,13 +19,20 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import segment_braze as sb
 from brazelimits import check, violations
-from strategies import json_objects, json_values, segment_events
+from strategies import (
+    ecommerce_tracks,
+    json_objects,
+    json_values,
+    segment_events,
+    subscription_groups_calls,
+)
 from strategies import settings as any_settings
 
 FIXED = datetime(2024, 6, 1, 8, 30, tzinfo=timezone.utc)
@@ -415,6 +422,27 @@ def test_requests_pass_braze_limits(events: list[Any], settings: sb.Settings) ->
     for t in out:
         for request in t:
             assert check(request) == [], (request.to_json(), check(request))
+
+
+@quick
+@given(events=st.lists(st.one_of(ecommerce_tracks(), subscription_groups_calls()),
+                       min_size=1, max_size=12),
+       settings=any_settings(strict=None))
+def test_feature_requests_pass_braze_schema(events: list[Any], settings: sb.Settings) -> None:
+    """Recommended ecommerce events meet Braze's schema (or the event is sent as without
+    the setting, with a notice per missing field), and subscription changes are bodies
+    Braze accepts, alone and batched."""
+    settings = attrs.evolve(settings, ecommerce_events=True, group_subscription_groups=True)
+    out = list(sb.Translator(settings, clock=fixed_clock).translate_many(events))
+    assert_accounted(events, out)
+    requests = [request for t in out for request in t]
+    for request in (*requests, *sb.batch(requests)):
+        assert check(request) == [], (request.to_json(), check(request))
+    for t in out:
+        fell_back = any(n.rule in ("ecommerce", "ecommerce_order") and "not sent as" in
+                        n.message for n in t.notices)
+        names = [e.name for r in t for e in getattr(r, "events", ())]
+        assert not (fell_back and any(name.startswith("ecommerce.") for name in names))
 
 
 @pytest.mark.parametrize("value", [3, 1.5, None, True, "track", [], [{"type": "track"}]])

@@ -29,10 +29,8 @@ import segment_braze as sb
 from segment_braze import tracking
 from segment_braze.braze import (
     Identifier,
-    NewAlias,
     UserAlias,
     UserAttributes,
-    UsersAliasNew,
     UsersIdentify,
     UsersTrack,
     user_key,
@@ -275,8 +273,7 @@ class TestComparison:
                                "$new_object": {"age": 4}}]}
         for _ in range(2):
             objects = attributes(t.translate(identify({"pets": update})))
-            assert objects == [{"external_id": "u1"},  # the identify's own object, empty
-                               {"external_id": "u1", "_merge_objects": True, "pets": update}]
+            assert objects == [{"external_id": "u1", "_merge_objects": True, "pets": update}]
         assert sent(t.translate(identify({"pets": pets}))) == {"pets": pets}
 
     def test_nested_object_merged_with_merge_objects_is_forgotten(self) -> None:
@@ -495,41 +492,32 @@ class TestIdentifyMerge:
         assert t.translate(self.event()).skipped == "no attribute changed"
 
 
-def _create_alias_rules() -> tuple[sb.Rule, ...]:
-    """The default table with a rule of one's own: ``Create Alias`` adds the alias in
-    ``properties.alias`` to the user through ``/users/alias/new``."""
-    def create_alias(event: Any, scope: sb.Scope) -> list[Any]:
-        alias = UserAlias(event.properties["alias"], "crm")
-        return [UsersAliasNew(user_aliases=(NewAlias(user_alias=alias,
-                                                     external_id=event.user_id),))]
-    at = [rule.name for rule in sb.DEFAULT_RULES].index("track")
-    return (*sb.DEFAULT_RULES[:at],
-            sb.Rule("create_alias", sb.on_event("Create Alias"), create_alias, final=True),
-            *sb.DEFAULT_RULES[at:])
+#: ``Create Alias`` with ``create_alias`` on adds this alias to the user.
+NEW_ALIAS = {"alias_name": "crm-7", "alias_label": "crm"}
 
 
 class TestNewAlias:
-    """``/users/alias/new`` (from a rule of one's own) joins the alias to the user: the
+    """``/users/alias/new`` (the ``create_alias`` row) joins the alias to the user: the
     user's values become unknown, and writes through the alias are never dropped."""
 
     def translator(self) -> Pipeline:
-        return Pipeline(sb.Settings(), MemoryStore(), "on_translate", _create_alias_rules())
+        return Pipeline(sb.Settings(create_alias=True), MemoryStore(), "on_translate")
 
     def test_a_new_alias_of_the_user_forgets_their_values(self) -> None:
         t = self.translator()
         t.translate(identify({"plan": "pro"}))
         assert t.translate(identify({"plan": "pro"})).skipped == "no attribute changed"
         created = t.translate({"type": "track", "userId": "u1", "event": "Create Alias",
-                               "properties": {"alias": "crm-7"}, "timestamp": T})
+                               "properties": NEW_ALIAS, "timestamp": T})
         assert [r.endpoint for r in created] == ["/users/alias/new"]
         assert sent(t.translate(identify({"plan": "pro"}))) == {"plan": "pro"}
 
     def test_acknowledged_with_its_request(self) -> None:
-        t = Pipeline(sb.Settings(), MemoryStore(), "acknowledge", _create_alias_rules())
+        t = Pipeline(sb.Settings(create_alias=True), MemoryStore(), "acknowledge")
         first = t.translate(identify({"plan": "pro"}))
         t.acknowledge([first.origin])
         created = t.translate({"type": "track", "userId": "u1", "event": "Create Alias",
-                               "messageId": "c1", "properties": {"alias": "crm-7"},
+                               "messageId": "c1", "properties": NEW_ALIAS,
                                "timestamp": T})
         (request,) = created.requests
         # While the alias request is pending, nothing of the user is compared or committed.

@@ -54,6 +54,11 @@ class Context:
     location: JSONObject | None = None
     integrations: JSONObject | None = None
     personas: JSONObject | None = None
+    #: ``context.device``: its ``id`` names an anonymous device in a cohort change
+    #: (``cohort_device_ids``), its ``type`` the source of an ecommerce event. Read when
+    #: it is an object and ignored otherwise (nothing requires it, so a malformed one
+    #: rejects nothing).
+    device: Any = None
 
 
 @attrs.frozen(kw_only=True, slots=False)

@@ -25,7 +25,7 @@ import attrs
 from .combinators import both, name_of, otherwise
 from .errors import RuleTableError
 from .events import EVENT_TYPES, Track
-from .mapping import audiences, identity, purchases, traits
+from .mapping import audiences, ecommerce, identity, purchases, traits
 from .mapping import events as ev
 from .scope import MEMO_LIMIT, Emitter, Matcher, Memo, Output, Scope, Skip
 from .settings import Settings, purchase_key
@@ -33,6 +33,7 @@ from .settings import Settings, purchase_key
 __all__ = [
     "DEFAULT_RULES",
     "IDENTIFY",
+    "PURCHASE",
     "BoundTable",
     "Emitter",
     "Matcher",
@@ -45,10 +46,14 @@ __all__ = [
     "both",
     "on_audience",
     "on_context_traits",
+    "on_create_alias",
+    "on_ecommerce",
+    "on_ecommerce_order",
     "on_event",
     "on_filtered_event",
     "on_no_identifier",
     "on_purchase",
+    "on_subscription_state",
     "on_type",
     "on_untracked_page",
     "otherwise",
@@ -277,7 +282,8 @@ def on_audience() -> Matcher:
     """Engage audience changes, when cohorts are on (``cohort_client_secret`` and
     ``cohort_partner_api_key`` set): ``Audience Entered`` / ``Audience Exited`` tracks
     carrying ``context.personas``, and identify calls whose ``context.personas`` names an
-    audience (``computation_key``) that their traits hold as a boolean."""
+    audience (``computation_key``) that their traits hold as a boolean; with
+    ``cohort_audiences``, only the audiences it names."""
     return _Predicate("on_audience", audiences.is_audience_change,
                       frozenset({"identify", "track"}), _cohorts_on)
 
@@ -297,25 +303,96 @@ def on_context_traits() -> Matcher:
                       frozenset({"track", "page", "screen"}), _context_traits_on)
 
 
+def _is_create_alias(event: Track, scope: Scope) -> bool:
+    return event.event == identity.CREATE_ALIAS_EVENT
+
+
+def _create_alias_on(settings: Settings) -> bool:
+    return settings.create_alias
+
+
+def on_create_alias() -> Matcher:
+    """Track events named ``Create Alias`` (exactly, as Segment's Braze destination
+    subscribes its Create Alias action), when ``create_alias`` is on."""
+    return _Predicate("on_create_alias", _is_create_alias, frozenset({"track"}),
+                      _create_alias_on)
+
+
+def _has_subscription_state(event: Any, scope: Scope) -> bool:
+    return traits.group_subscription_state(event) is not None
+
+
+def _subscription_groups_on(settings: Settings) -> bool:
+    return settings.group_subscription_groups
+
+
+def on_subscription_state() -> Matcher:
+    """Group calls whose traits hold ``subscription_state`` (or ``subscriptionState``),
+    when ``group_subscription_groups`` is on."""
+    return _Predicate("on_subscription_state", _has_subscription_state,
+                      frozenset({"group"}), _subscription_groups_on)
+
+
+def _ecommerce_on(settings: Settings) -> bool:
+    return settings.ecommerce_events
+
+
+def _is_ecommerce(event: Track, scope: Scope) -> bool:
+    return (ecommerce.ecommerce_event_of(event.event) is not None
+            and not _is_purchase(event, scope))
+
+
+def _is_ecommerce_order(event: Track, scope: Scope) -> bool:
+    return (ecommerce.ecommerce_event_of(event.event) is not None
+            and _is_purchase(event, scope))
+
+
+def on_ecommerce() -> Matcher:
+    """Track events of Segment's ecommerce spec that Braze has a recommended event for
+    (``Product Viewed``, ``Product Added``, ``Product Removed``, ``Checkout Started``,
+    ``Order Refunded``, ``Order Cancelled``, ... compared as ``purchase_events`` are),
+    when ``ecommerce_events`` is on; not those the ``purchase`` row would take (see
+    ``on_ecommerce_order``)."""
+    return _Predicate("on_ecommerce", _is_ecommerce, frozenset({"track"}), _ecommerce_on)
+
+
+def on_ecommerce_order() -> Matcher:
+    """Those ecommerce track events that the ``purchase`` row would take (by
+    ``purchase_events``, ``Order Completed`` by default, or by revenue with
+    ``log_purchase_when_revenue_present``), when ``ecommerce_events`` is on."""
+    return _Predicate("on_ecommerce_order", _is_ecommerce_order, frozenset({"track"}),
+                      _ecommerce_on)
+
+
 # -- the table -------------------------------------------------------------------------
 
 #: The identify row's body, which the audience row also runs on an identify's other
 #: traits: in alias mode the anonymous alias is merged first, then the traits are sent.
 IDENTIFY: Final = both(identity.merge_anonymous, traits.identify_to_attributes)
 
+#: The purchase row's body, which the ecommerce order row falls back on (or adds, with
+#: ``ecommerce_purchases``).
+PURCHASE: Final = otherwise(purchases.track_to_purchases, ev.track_to_event)
+
 DEFAULT_RULES: Final[tuple[Rule, ...]] = (
     Rule("delete", on_type("delete"), identity.delete_to_users_delete, final=True),
     Rule("alias", on_type("alias"), identity.alias_to_identify_or_merge, final=True),
     Rule("audience", on_audience(),
          both(audiences.audience_to_cohort, audiences.other_traits(IDENTIFY)), final=True),
+    Rule("create_alias", on_create_alias(), identity.track_to_alias_new, final=True),
     Rule("event_filter", on_filtered_event(), ev.skip_filtered_event, final=True),
     Rule("page_filter", on_untracked_page(), ev.skip_untracked_page, final=True),
     Rule("anonymous", on_no_identifier(), identity.skip_anonymous, final=True),
     Rule("identify", on_type("identify"), IDENTIFY),
+    Rule("subscription", on_subscription_state(),
+         otherwise(traits.group_to_subscription, traits.group_to_attributes), final=True),
     Rule("group", on_type("group"), traits.group_to_attributes),
     Rule("context_traits", on_context_traits(), traits.context_traits_to_attributes),
-    Rule("purchase", on_purchase(), otherwise(purchases.track_to_purchases, ev.track_to_event),
+    Rule("ecommerce", on_ecommerce(),
+         otherwise(ecommerce.track_to_ecommerce, ev.track_to_event), final=True),
+    Rule("ecommerce_order", on_ecommerce_order(), ecommerce.ecommerce_order(PURCHASE),
          final=True),
+    Rule("purchase", on_purchase(), PURCHASE, final=True),
     Rule("page", on_type("page", "screen"), ev.page_to_event),
     Rule("track", on_type("track"), ev.track_to_event),
 )
@@ -332,6 +409,10 @@ MATCHERS: Final[Mapping[str, Callable[..., Matcher]]] = {
     "on_untracked_page": on_untracked_page,
     "on_no_identifier": on_no_identifier,
     "on_context_traits": on_context_traits,
+    "on_create_alias": on_create_alias,
+    "on_subscription_state": on_subscription_state,
+    "on_ecommerce": on_ecommerce,
+    "on_ecommerce_order": on_ecommerce_order,
 }
 
 #: Combinators by factory name, for the docs.
@@ -339,4 +420,5 @@ COMBINATORS: Final[Mapping[str, Callable[..., Emitter]]] = {
     "both": both,
     "otherwise": otherwise,
     "other_traits": audiences.other_traits,
+    "ecommerce_order": ecommerce.ecommerce_order,
 }

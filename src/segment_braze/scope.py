@@ -24,6 +24,7 @@ from .braze import (
     Event,
     Identifier,
     Purchase,
+    SubscriptionStatusSet,
     UserAttributes,
     UsersAliasNew,
     UsersDelete,
@@ -49,7 +50,8 @@ class Skip:
 
 #: What an emitter may return: Braze objects, requests of other endpoints, or a Skip.
 Output: TypeAlias = (UserAttributes | Event | Purchase | UsersDelete | UsersIdentify
-                     | UsersMerge | UsersAliasNew | CohortName | CohortUsers | Skip)
+                     | UsersMerge | UsersAliasNew | SubscriptionStatusSet | CohortName
+                     | CohortUsers | Skip)
 
 #: How the identifier of an event's user is chosen.
 Resolver: TypeAlias = Callable[[SegmentEvent, Settings], Identifier | None]

@@ -2,10 +2,10 @@
 
 The objects (``UserAttributes``, ``Event``, ``Purchase``) are what the rule table emits;
 the requests (``UsersTrack``, ``UsersDelete``, ``UsersIdentify``, ``UsersMerge``,
-``UsersAliasNew``, and for Engage audiences ``CohortName`` and ``CohortUsers``) are what
-you send. Each request knows its ``endpoint``, renders its JSON body with ``to_json()``
-and builds a ready-to-send :class:`HttpRequest` with ``to_http(settings)``. Nothing here
-opens a connection.
+``UsersAliasNew``, ``SubscriptionStatusSet``, and for Engage audiences ``CohortName``
+and ``CohortUsers``) are what you send. Each request knows its ``endpoint``, renders its
+JSON body with ``to_json()`` and builds a ready-to-send :class:`HttpRequest` with
+``to_http(settings)``. Nothing here opens a connection.
 
 Each request class declares its endpoint once (``UsersTrack.ENDPOINT``: parts, limits,
 users, tracking effect; see :mod:`.endpoint`), and each request remembers, for every entry
@@ -46,6 +46,7 @@ from .requests import (
     CohortName,
     CohortUsers,
     Request,
+    SubscriptionStatusSet,
     UsersAliasNew,
     UsersDelete,
     UsersIdentify,
@@ -74,6 +75,7 @@ __all__ = [
     "Part",
     "Purchase",
     "Request",
+    "SubscriptionStatusSet",
     "UserAlias",
     "UserAttributes",
     "UserKey",

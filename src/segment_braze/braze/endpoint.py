@@ -113,7 +113,8 @@ class Endpoint:
     ``group`` names the request fields that requests must share to be merged
     (``merge_behavior``; ``cohort_id``); for ``once`` endpoints, ``distinct`` names the
     fields whose change sends the request again (a cohort's ``name``). ``combined``:
-    ``batch(max_total=...)`` caps the parts together. ``credentials``: a bearer header
+    ``batch(max_total=...)`` caps the parts together; ``total_limit``: Braze's own cap
+    on the parts together, whatever ``max_total`` says. ``credentials``: a bearer header
     with the REST API key, or the cohort secrets in the body. ``read`` is the inverse of
     ``body``: a body read back into the request's fields (``segment-braze send`` reads
     ``translate``'s output with it); ``None`` when such requests cannot be read back.
@@ -127,6 +128,7 @@ class Endpoint:
     group: tuple[str, ...] = ()
     distinct: tuple[str, ...] = ()
     combined: bool = False
+    total_limit: int | None = None
     credentials: Literal["bearer", "body"] = "bearer"
     read: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
 

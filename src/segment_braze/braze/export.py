@@ -58,8 +58,8 @@ class UsersExportIds(Request):
         "/users/export/ids",
         (Part("external_ids", MAX_ENTRIES, _external_user, "none"),
          Part("user_aliases", MAX_ENTRIES, _alias_user, "none")),
-        body=_export_body, read=_export_read, rate_limit=EXPORT_RATE, group=("fields_to_export",),
-        combined=True)
+        body=_export_body, read=_export_read, rate_limit=EXPORT_RATE,
+        group=("fields_to_export",), total_limit=MAX_ENTRIES)
     external_ids: tuple[str, ...] = ()
     user_aliases: tuple[UserAlias, ...] = ()
     fields_to_export: tuple[str, ...] = ()

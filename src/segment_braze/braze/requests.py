@@ -1,10 +1,10 @@
 """The requests: one class per Braze endpoint, each with its whole declaration.
 
-``UsersTrack``, ``UsersDelete``, ``UsersIdentify``, ``UsersMerge``, ``UsersAliasNew``
-and, for Engage audiences, ``CohortName`` and ``CohortUsers``. Each class's ``ENDPOINT``
-(:class:`~segment_braze.braze.endpoint.Endpoint`) says everything batching, change
-tracking, delivery and the command line need to know of it; its body function says how
-it looks on the wire.
+``UsersTrack``, ``UsersDelete``, ``UsersIdentify``, ``UsersMerge``, ``UsersAliasNew``,
+``SubscriptionStatusSet`` and, for Engage audiences, ``CohortName`` and ``CohortUsers``.
+Each class's ``ENDPOINT`` (:class:`~segment_braze.braze.endpoint.Endpoint`) says
+everything batching, change tracking, delivery and the command line need to know of it;
+its body function says how it looks on the wire.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from ..limits import (
     MAX_COHORT_USERS,
     MAX_ENTRIES,
     MAX_OBJECTS,
+    MAX_SUBSCRIPTION_USERS,
+    SUBSCRIPTION_RATE,
     TRACK_RATE,
     USERS_RATE,
 )
@@ -48,6 +50,7 @@ __all__ = [
     "CohortName",
     "CohortUsers",
     "Request",
+    "SubscriptionStatusSet",
     "UsersAliasNew",
     "UsersDelete",
     "UsersIdentify",
@@ -78,6 +81,10 @@ def _merge_users(update: MergeUpdate) -> tuple[UserKey, ...]:
 def _new_alias_users(entry: NewAlias) -> tuple[UserKey, ...]:
     alias = alias_key(entry.user_alias)
     return (alias,) if entry.external_id is None else (alias, external_key(entry.external_id))
+
+
+def _subscriber(user: Identifier) -> tuple[UserKey, ...]:
+    return (user.key,)
 
 
 def _cohort_named(request: CohortName) -> tuple[UserKey, ...]:
@@ -117,6 +124,26 @@ def _merge_body(request: UsersMerge) -> dict[str, Any]:
 
 def _alias_new_body(request: UsersAliasNew) -> dict[str, Any]:
     return {"user_aliases": [a.to_json() for a in request.user_aliases]}
+
+
+def _subscription_body(request: SubscriptionStatusSet) -> dict[str, Any]:
+    entry: dict[str, Any] = {"subscription_group_id": request.subscription_group_id,
+                             "subscription_state": request.subscription_state}
+    if request.external_ids:
+        entry["external_ids"] = list(request.external_ids)
+    if request.emails:
+        entry["emails"] = list(request.emails)
+    return {"subscription_groups": [entry]}
+
+
+def _subscription_read(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The inverse of the body: a ``/v2/subscription/status/set`` body (one group entry,
+    as this library writes it) read back into the request's fields."""
+    (entry,) = body["subscription_groups"]
+    return {"subscription_group_id": entry["subscription_group_id"],
+            "subscription_state": entry["subscription_state"],
+            "external_ids": tuple(entry.get("external_ids", ())),
+            "emails": tuple(entry.get("emails", ()))}
 
 
 def _cohort_name_body(request: CohortName) -> dict[str, Any]:
@@ -259,7 +286,8 @@ class UsersIdentify(Request):
         "/users/identify",
         (Part("aliases_to_identify", MAX_ENTRIES, _identify_users, "join_once",
               idempotent=True),),
-        body=_identify_body, read=_identify_read, rate_limit=USERS_RATE, group=("merge_behavior",))
+        body=_identify_body, read=_identify_read, rate_limit=USERS_RATE,
+        group=("merge_behavior",))
     aliases_to_identify: tuple[AliasToIdentify, ...]
     merge_behavior: Literal["none", "merge"] = "merge"
     origins: Mapping[str, tuple[Origin, ...]] = origins_field()
@@ -278,14 +306,77 @@ class UsersMerge(Request):
 
 @attrs.frozen(kw_only=True, slots=False)
 class UsersAliasNew(Request):
-    """``POST /users/alias/new``: new user aliases. The default rules never emit it (they
-    create alias profiles through ``/users/track``); it is here for rules of your own."""
+    """``POST /users/alias/new``: new user aliases. The ``create_alias`` row emits it
+    for a ``Create Alias`` track (with ``create_alias`` on); alias profiles of anonymous
+    users are created through ``/users/track`` instead."""
 
     ENDPOINT: ClassVar[Endpoint] = Endpoint(
         "/users/alias/new", (Part("user_aliases", MAX_ENTRIES, _new_alias_users, "join"),),
         body=_alias_new_body, read=_alias_new_read, rate_limit=USERS_RATE)
     user_aliases: tuple[NewAlias, ...]
     origins: Mapping[str, tuple[Origin, ...]] = origins_field()
+
+
+#: The identifier kinds a subscription request names users by, in the body's order.
+SUBSCRIBER_KINDS: tuple[Literal["external_id", "email"], ...] = ("external_id", "email")
+
+
+@attrs.frozen(kw_only=True, slots=False)
+class SubscriptionStatusSet(Request):
+    """``POST /v2/subscription/status/set``: users entering (``subscribed``) or leaving
+    (``unsubscribed``) one subscription group, named by external id or email.
+
+    One request is one entry of the body's ``subscription_groups``; batching merges the
+    requests of one group and state (its ``group`` fields), up to 50 users in all.
+    The part's entries are the users (:attr:`users`: each an
+    :class:`~segment_braze.braze.objects.Identifier`), in the body's order: the external
+    ids, then the emails. The effect is ``"none"``: the subscription fields are never
+    remembered by change tracking (they change outside the pipeline, and a group set by
+    email reaches every profile with that email), so nothing it may trust changes.
+    """
+
+    ENDPOINT: ClassVar[Endpoint] = Endpoint(
+        "/v2/subscription/status/set",
+        (Part("subscription_groups", MAX_SUBSCRIPTION_USERS, _subscriber, "none",
+              read="users", idempotent=True),),
+        body=_subscription_body, read=_subscription_read, rate_limit=SUBSCRIPTION_RATE,
+        group=("subscription_group_id", "subscription_state"))
+    subscription_group_id: str
+    subscription_state: Literal["subscribed", "unsubscribed"]
+    external_ids: tuple[str, ...] = ()
+    emails: tuple[str, ...] = ()
+    origins: Mapping[str, tuple[Origin, ...]] = origins_field()
+
+    @property
+    def subscription_groups(self) -> tuple[dict[str, Any], ...]:
+        """The body's ``subscription_groups`` array: the one group entry."""
+        return tuple(_subscription_body(self)["subscription_groups"])
+
+    @property
+    def users(self) -> tuple[Identifier, ...]:
+        """Each user named, in the body's order: external ids, then emails."""
+        return (*(Identifier("external_id", u) for u in self.external_ids),
+                *(Identifier("email", e) for e in self.emails))
+
+    @classmethod
+    def from_pairs(cls, parts: Mapping[str, Sequence[tuple[Any, Origin]]], *,
+                   extra_origins: Mapping[str, tuple[Origin, ...]] | None = None,
+                   **fields: Any) -> SubscriptionStatusSet:
+        """A request of these users (identifiers of kind ``external_id`` or ``email``),
+        external ids first, then emails, each in the order given."""
+        pairs = parts.get("subscription_groups", ())
+        for user, _ in pairs:
+            if user.kind not in SUBSCRIBER_KINDS:
+                raise ValueError(f"SubscriptionStatusSet names users by external_id or "
+                                 f"email, not by {user.kind}")
+        ordered = sorted(pairs, key=lambda pair: SUBSCRIBER_KINDS.index(pair[0].kind))
+        origins: dict[str, tuple[Origin, ...]] = {}
+        if ordered:
+            origins["subscription_groups"] = tuple(origin for _, origin in ordered)
+        origins.update(extra_origins or {})
+        return cls(external_ids=tuple(u.value for u, _ in ordered if u.kind == "external_id"),
+                   emails=tuple(u.value for u, _ in ordered if u.kind == "email"),
+                   origins=origins, **fields)
 
 
 # -- Engage audiences: Braze's partner cohort import -----------------------------------
@@ -388,10 +479,11 @@ class CohortUsers(Request):
 
 #: Any request the library builds.
 AnyRequest: TypeAlias = (UsersTrack | UsersDelete | UsersIdentify | UsersMerge
-                         | UsersAliasNew | CohortName | CohortUsers | UsersExportIds)
+                         | UsersAliasNew | SubscriptionStatusSet | CohortName | CohortUsers
+                         | UsersExportIds)
 
 #: The library's request classes, in the order the docs list them (``UsersExportIds``,
 #: which reads profiles back, is declared in :mod:`.export`).
 REQUEST_CLASSES: tuple[type[Request], ...] = (
-    UsersTrack, UsersDelete, UsersIdentify, UsersMerge, UsersAliasNew, CohortName,
-    CohortUsers, UsersExportIds)
+    UsersTrack, UsersDelete, UsersIdentify, UsersMerge, UsersAliasNew,
+    SubscriptionStatusSet, CohortName, CohortUsers, UsersExportIds)

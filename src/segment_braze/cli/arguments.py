@@ -62,6 +62,10 @@ FLAGS: Final = (
     Flag("update_existing_only", "switch", "only update users Braze already knows"),
     Flag("merge_on_alias", "switch", "alias calls between known ids become /users/merge"),
     Flag("context_traits", "switch", "context.traits of track/page/screen become attributes"),
+    Flag("ecommerce_events", "switch",
+         "ecommerce events become Braze's recommended ecommerce events"),
+    Flag("ecommerce_purchases", "switch",
+         "with --ecommerce-events, orders also log purchases"),
     Flag("strict", "switch", "reject an event instead of dropping or fixing a value"),
 )
 

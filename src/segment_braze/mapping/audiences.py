@@ -14,8 +14,11 @@ Entered`` or ``true``, removed on ``Audience Exited`` or ``false``. An identify'
 traits still become attributes, exactly as the identify row makes them: the ``audience``
 row is ``both(audience_to_cohort, other_traits(<the identify row's body>))``.
 
-A cohort change names the user by external id (``userId``) or, in alias mode, by the
-anonymous user alias: Braze's cohort import knows no ``braze_id`` or email.
+A cohort change names the user by external id (``userId``), else, in alias mode, by the
+anonymous user alias, else, with ``cohort_device_ids``, by the device id
+(``context.device.id``): Braze's cohort import knows no ``braze_id`` or email. With
+``cohort_audiences``, only the audiences it names become cohorts; the others stay the
+custom events and attributes they are without cohorts.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 import attrs
 
 from ..braze import CohortChange, CohortName, CohortUsers, UserAlias, UserAttributes
+from ..braze.objects import CohortArray
 from ..combinators import Trace, name_of, trace
 from ..converters import json_type
 from ..errors import reject
@@ -41,6 +45,7 @@ __all__ = [
     "AUDIENCE_KEY_PROPERTY",
     "audience_to_cohort",
     "cohort_member",
+    "device_id_of",
     "is_audience_change",
     "other_traits",
 ]
@@ -69,9 +74,13 @@ def is_audience_change(event: Track | Identify, scope: Scope) -> bool:
     """An ``Audience Entered`` / ``Audience Exited`` track with ``context.personas``; or an
     identify with ``context.personas`` of an audience (``computation_class`` absent or
     ``audience``) whose traits hold a boolean under its ``computation_key``, for a user
-    with a Braze identifier (the others are skipped by the ``anonymous`` rule)."""
+    with a Braze identifier (the others are skipped by the ``anonymous`` rule). With
+    ``cohort_audiences``, only when it names the audience's ``computation_key``."""
     if event.type == "track":
-        return event.event in AUDIENCE_EVENTS and _personas(event) is not None
+        if event.event not in AUDIENCE_EVENTS:
+            return False
+        personas = _personas(event)
+        return personas is not None and _synced(personas, scope.settings)
     traits = event.traits
     if not traits:
         return False
@@ -81,18 +90,45 @@ def is_audience_change(event: Track | Identify, scope: Scope) -> bool:
     key = personas.get("computation_key")
     return (type(key) is str and type(traits.get(key)) is bool
             and personas.get("computation_class", "audience") == "audience"
-            and scope.identifier is not None)
+            and scope.identifier is not None and _synced(personas, scope.settings))
 
 
-def cohort_member(event: Track | Identify, settings: Settings) -> str | UserAlias | None:
-    """Who the cohort change is about: the external id (``userId``), else, with
-    ``anonymous_users="alias"``, the anonymous user alias; ``None`` when neither."""
+def _synced(personas: Mapping[str, Any], settings: Settings) -> bool:
+    """Whether the audience is one ``cohort_audiences`` names (all, when it is unset)."""
+    names = settings.cohort_audiences
+    if names is None:
+        return True
+    key = personas.get("computation_key")
+    return type(key) is str and key in names
+
+
+def device_id_of(event: Track | Identify) -> str | None:
+    """``context.device.id``, when it is a non-blank string."""
+    context = event.context
+    device = context.device if context is not None else None
+    if not isinstance(device, Mapping):
+        return None
+    found = device.get("id")
+    return found if type(found) is str and found.strip() else None
+
+
+def cohort_member(event: Track | Identify,
+                  settings: Settings) -> tuple[CohortArray, str | UserAlias] | None:
+    """Who the cohort change is about, and the array of ``cohort_changes`` that names
+    them: the external id (``userId``), else, with ``anonymous_users="alias"``, the
+    anonymous user alias, else, with ``cohort_device_ids``, the device id
+    (``context.device.id``: Braze matches device ids to anonymous users only); ``None``
+    when none of them."""
     user_id = event.user_id
     if user_id and not user_id.isspace():
-        return user_id
+        return ("user_ids", user_id)
     anonymous_id = event.anonymous_id
     if settings.anonymous_users == "alias" and anonymous_id and not anonymous_id.isspace():
-        return UserAlias(anonymous_id, settings.alias_label)
+        return ("aliases", UserAlias(anonymous_id, settings.alias_label))
+    if settings.cohort_device_ids:
+        device_id = device_id_of(event)
+        if device_id is not None:
+            return ("device_ids", device_id)
     return None
 
 
@@ -125,17 +161,22 @@ def _check_track(event: Track, name: str, remove: bool) -> None:
 
 
 def _no_member_reason(settings: Settings) -> str:
-    hint = ("" if settings.anonymous_users == "alias"
-            else ", or set anonymous_users='alias' to add anonymous users by user alias")
+    hints = []
+    if settings.anonymous_users != "alias":
+        hints.append(", or set anonymous_users='alias' to add anonymous users by user alias")
+    if not settings.cohort_device_ids:
+        hints.append(", or cohort_device_ids=True to add them by context.device.id")
     return ("no cohort identifier: a cohort change names the user by userId or, in alias "
-            f"mode, by anonymousId (Braze's cohort import takes no braze_id or email){hint}")
+            "mode, by anonymousId (Braze's cohort import takes no braze_id or email)"
+            f"{''.join(hints)}")
 
 
 def audience_to_cohort(event: Track | Identify, scope: Scope) -> tuple[Output, ...]:
     """An audience change -> the cohort's name (``/partners/segment/cohorts``) and the
     user's membership change (``/partners/segment/cohorts/users``: added on ``Audience
-    Entered`` or ``true``, removed on ``Audience Exited`` or ``false``). A user with
-    neither a userId nor, in alias mode, an anonymousId is skipped (a track), or keeps
+    Entered`` or ``true``, removed on ``Audience Exited`` or ``false``). The user is
+    named by userId, else in alias mode by anonymousId, else with ``cohort_device_ids``
+    by ``context.device.id``; a user with none of them is skipped (a track), or keeps
     the audience as a custom attribute with a notice (an identify: nothing is emitted
     here, and :func:`other_traits` sends every trait)."""
     personas = cast("Mapping[str, Any]", _personas(event))  # the matcher checked it
@@ -156,10 +197,8 @@ def audience_to_cohort(event: Track | Identify, scope: Scope) -> tuple[Output, .
             return ()
         remove = not (identify.traits or {})[name]
     time = scope.time()
-    if isinstance(member, UserAlias):
-        change = CohortChange(aliases=(member,), should_remove=remove)
-    else:
-        change = CohortChange(user_ids=(member,), should_remove=remove)
+    array, user = member
+    change = CohortChange(**{array: (user,)}, should_remove=remove)  # type: ignore[arg-type]
     return (CohortName(cohort_id=cohort_id, name=name, created_at=time),
             CohortUsers(cohort_id=cohort_id, cohort_changes=(change,), times=(time,)))
 

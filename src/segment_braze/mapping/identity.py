@@ -21,22 +21,24 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from ..braze import (
     AliasToIdentify,
     Event,
     Identifier,
     MergeUpdate,
+    NewAlias,
     Purchase,
     UserAlias,
     UserAttributes,
+    UsersAliasNew,
     UsersDelete,
     UsersIdentify,
     UsersMerge,
 )
-from ..errors import reject
-from ..events import Alias, Delete, Identify, SegmentEvent
+from ..errors import InvalidEvent, Problem, json_path, reject
+from ..events import Alias, Delete, Identify, SegmentEvent, Track
 from ..scope import Skip
 
 if TYPE_CHECKING:
@@ -44,6 +46,8 @@ if TYPE_CHECKING:
     from ..settings import Settings
 
 __all__ = [
+    "ALIAS_PROPERTIES",
+    "CREATE_ALIAS_EVENT",
     "add_alias_profiles",
     "alias_to_identify_or_merge",
     "braze_id_of",
@@ -52,7 +56,15 @@ __all__ = [
     "merge_anonymous",
     "resolve",
     "skip_anonymous",
+    "track_to_alias_new",
 ]
+
+#: The track event that creates a user alias (``create_alias``), as Segment's Braze
+#: destination (Actions) subscribes its Create Alias action by default.
+CREATE_ALIAS_EVENT: Final = "Create Alias"
+
+#: The properties of that event that name the alias.
+ALIAS_PROPERTIES: Final = ("alias_name", "alias_label")
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+\Z")
 
@@ -174,6 +186,24 @@ def alias_to_identify_or_merge(event: Alias, scope: Scope) -> tuple[Output, ...]
     return (Skip("alias calls are not sent: set anonymous_users='alias' to merge previousId's "
                  "alias profile into the user, or merge_on_alias=True to merge two known "
                  "users with /users/merge (destructive)"),)
+
+
+def track_to_alias_new(event: Track, scope: Scope) -> tuple[Output, ...]:
+    """``Create Alias`` (with ``create_alias`` on) -> ``/users/alias/new``: the alias
+    ``properties.alias_name`` with the label ``properties.alias_label``, added to the
+    user whose external id is the event's ``userId`` when it has one, else a new
+    alias-only profile. Both properties must be non-blank strings: without them the
+    event says nothing Braze can act on, and it is rejected."""
+    properties = event.properties or {}
+    problems = [Problem(json_path(("properties", key)), "required: a non-blank string "
+                        "naming the alias")
+                for key in ALIAS_PROPERTIES
+                if type(properties.get(key)) is not str or not properties[key].strip()]
+    if problems:
+        raise InvalidEvent(problems)
+    alias = UserAlias(properties["alias_name"], properties["alias_label"])
+    return (UsersAliasNew(user_aliases=(NewAlias(user_alias=alias,
+                                                 external_id=_present(event.user_id)),)),)
 
 
 def delete_to_users_delete(event: Delete, scope: Scope) -> tuple[Output, ...]:

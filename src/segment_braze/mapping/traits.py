@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 from dateutil import parser as dateutil_parser
 
 from .._tables import LANGUAGES
-from ..braze import UserAttributes
+from ..braze import SubscriptionStatusSet, UserAttributes
 from ..errors import reject
 from ..events import Group, Identify, Page, Screen, Track
 from ..limits import INT64, MAX_NAME, MAX_STRING
@@ -42,8 +42,11 @@ __all__ = [
     "IDENTITY_TRAITS",
     "RESERVED_KEYS",
     "STANDARD_TRAITS",
+    "SUBSCRIPTION_STATE_TRAITS",
     "context_traits_to_attributes",
+    "group_subscription_state",
     "group_to_attributes",
+    "group_to_subscription",
     "identify_to_attributes",
     "traits_to_values",
 ]
@@ -454,8 +457,10 @@ def _attributes(values: dict[str, Any], merged: dict[str, Any],
     ident = scope.identifier
     assert ident is not None  # noqa: S101 - the anonymous rule runs first
     update_only = scope.update_existing_only()  # False creates an alias profile
-    out: tuple[Output, ...] = (UserAttributes(identifier=ident, values=values,
-                                              update_existing_only=update_only),)
+    out: tuple[Output, ...] = ()
+    if values or not merged:  # the merge object alone carries the same identifier
+        out = (UserAttributes(identifier=ident, values=values,
+                              update_existing_only=update_only),)
     if merged:
         out += (UserAttributes(identifier=ident, values=merged,
                                update_existing_only=update_only, merge_objects=True),)
@@ -483,6 +488,52 @@ def group_to_attributes(event: Group, scope: Scope) -> tuple[Output, ...]:
         reject(("groupId",), f"too long: {GROUP_PREFIX}<groupId> must fit in {MAX_NAME} "
                              "characters")
     return _attributes({name: True}, {}, scope)
+
+
+#: Group traits that hold the user's state in the subscription group the ``groupId`` names
+#: (``group_subscription_groups``), in the order they are read.
+SUBSCRIPTION_STATE_TRAITS: Final = ("subscription_state", "subscriptionState")
+
+
+def group_subscription_state(event: Group) -> tuple[str, Any] | None:
+    """The first of :data:`SUBSCRIPTION_STATE_TRAITS` the group's traits hold, and its
+    value; ``None`` when they hold neither."""
+    traits = event.traits
+    if traits:
+        for key in SUBSCRIPTION_STATE_TRAITS:
+            if key in traits:
+                return key, traits[key]
+    return None
+
+
+def group_to_subscription(event: Group, scope: Scope) -> tuple[Output, ...]:
+    """Group with ``traits.subscription_state`` (or ``subscriptionState``) ``subscribed``
+    or ``unsubscribed`` (any case) -> ``/v2/subscription/status/set``: the user enters or
+    leaves the subscription group whose id is the ``groupId``, named by external id, or
+    by email for a user identified by email. Any other state, or a user the endpoint
+    cannot name (by ``braze_id`` or user alias), emits nothing, with a notice; the
+    ``group`` row's attribute is sent instead."""
+    group_id = event.group_id
+    if not group_id.strip():
+        reject(("groupId",), "must not be blank")
+    found = group_subscription_state(event)
+    assert found is not None  # noqa: S101 - the matcher checked it
+    key, value = found
+    state = value.strip().lower() if type(value) is str else None
+    fallback = f"; sent as {GROUP_PREFIX}<groupId> instead"
+    if state not in GROUP_STATES:
+        scope.notice(("traits", key), f"expected subscribed or unsubscribed, got "
+                     f"{value!r}{fallback}")
+        return ()
+    ident = scope.identifier
+    assert ident is not None  # noqa: S101 - the anonymous rule runs first
+    if ident.kind not in ("external_id", "email"):
+        scope.notice(("traits", key), f"the subscription endpoint names users by external "
+                     f"id or email, and this user is identified by {ident.kind}{fallback}")
+        return ()
+    return (SubscriptionStatusSet.from_pairs({"subscription_groups": [(ident, None)]},
+                                             subscription_group_id=group_id,
+                                             subscription_state=state),)
 
 
 def context_traits_to_attributes(event: Track | Page | Screen,

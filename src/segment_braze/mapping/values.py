@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DROP",
+    "NESTED_OPERATIONS",
     "RESERVED_PROPERTIES",
     "Attribute",
     "Dropped",
@@ -388,7 +389,10 @@ def custom_attribute(name: str, value: Any, base: tuple[str | int, ...],
         if isinstance(value, list | tuple):
             cleaned: Any = _array_attribute(value, walk)
         elif isinstance(value, Mapping):
-            cleaned = _object_attribute(value, walk)
+            if scope.settings.nested_array_operations and _nested_shape(value):
+                cleaned = _nested_operations(walk.mapping(value, (), 1))
+            else:
+                cleaned = _object_attribute(value, walk)
         elif isinstance(value, datetime):
             return render_time(value)
         elif isinstance(value, date):
@@ -472,6 +476,61 @@ def _object_attribute(value: Mapping[str, Any], walk: _Walk) -> Any:
                            for index, item in enumerate(items)]
         return Attribute(out, merge="$update" in out)
     return walk.mapping(value, (), 1)
+
+
+#: The peers' spelling of array-of-object operations, read with
+#: ``nested_array_operations``: a trait whose value is an object of these lists. ``add``
+#: holds the objects to add; each entry of ``update`` and ``remove`` names, under
+#: ``identifier``, the key that identifies the object (``{"identifier": "id", "id": 2,
+#: "age": 27}``), and an ``update`` entry's other keys are the fields to merge into it.
+NESTED_OPERATIONS: Final[Mapping[str, str]] = {"add": "$add", "remove": "$remove",
+                                               "update": "$update"}
+
+
+def _nested_shape(value: Mapping[str, Any]) -> bool:
+    """Whether ``value`` is written in the peers' spelling: only ``add``, ``update`` and
+    ``remove`` lists, with ``update`` or some object among them (``add`` and ``remove``
+    of scalars alone are Braze's own simple-array operations, sent as they are)."""
+    keys = value.keys()
+    if not keys or not keys <= NESTED_OPERATIONS.keys():
+        return False
+    if "update" in keys:
+        return True
+    return any(isinstance(items, list | tuple) and any(isinstance(i, Mapping) for i in items)
+               for items in value.values())
+
+
+def _nested_operations(value: Mapping[str, Any]) -> Attribute:
+    """The peers' ``add`` / ``update`` / ``remove`` (already walked as a nested value) as
+    Braze's ``$add``, ``$remove`` and ``$update`` (in the order Braze applies them);
+    ``$update`` needs ``_merge_objects``."""
+    out: dict[str, list[Any]] = {}
+    for op, braze in NESTED_OPERATIONS.items():
+        if op not in value:
+            continue
+        items = value[op]
+        if not isinstance(items, list) or not all(isinstance(i, Mapping) for i in items):
+            raise _Unsendable((op,), f"{op!r} takes an array of objects")
+        if op == "add":
+            out[braze] = items
+            continue
+        entries = []
+        for index, item in enumerate(items):
+            key = item.get("identifier")
+            if type(key) is not str or not key or key not in item:
+                raise _Unsendable((op, index, "identifier"), "expected the name of the key "
+                                  "that identifies the object, present in the entry")
+            identity = item[key]
+            if isinstance(identity, Mapping | list):
+                raise _Unsendable((op, index, key), "an identifying value must be a scalar")
+            entry: dict[str, Any] = {"$identifier_key": key, "$identifier_value": identity}
+            if op == "update":
+                entry["$new_object"] = {k: v for k, v in item.items()
+                                        if k != "identifier" and k != key}
+            entries.append(entry)
+        out[braze] = entries
+    return Attribute({op: out[op] for op in ("$add", "$remove", "$update") if op in out},
+                     merge="$update" in out)
 
 
 def _identified(item: Mapping[str, Any], path: tuple[str | int, ...], op: str,
