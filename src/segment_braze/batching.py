@@ -175,8 +175,11 @@ class _Kind:
         self.cls = cls
         self.endpoint = endpoint
         self.batching = endpoint.batching
-        #: The combined limit of the parts (``max_total``), if it applies.
-        self.combined = max_total if endpoint.combined else None
+        #: The combined limit of the parts: ``max_total`` where it applies, and the
+        #: endpoint's own ``total``, whichever is lower.
+        caps = [cap for cap in (max_total if endpoint.combined else None, endpoint.total)
+                if cap is not None]
+        self.combined = min(caps) if caps else None
         self.parts = tuple(
             (rank, part.name, "" if part.single else part.attribute, part.users,
              (0 if part.repeat_users else 1) - rank,

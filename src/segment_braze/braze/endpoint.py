@@ -113,8 +113,10 @@ class Endpoint:
     ``group`` names the request fields that requests must share to be merged
     (``merge_behavior``; ``cohort_id``); for ``once`` endpoints, ``distinct`` names the
     fields whose change sends the request again (a cohort's ``name``). ``combined``:
-    ``batch(max_total=...)`` caps the parts together. ``credentials``: a bearer header
-    with the REST API key, or the cohort secrets in the body.
+    ``batch(max_total=...)`` caps the parts together. ``total``: the most entries of all
+    parts together in one request, always (Braze counts the identifiers of
+    ``/users/identify``'s arrays together). ``credentials``: a bearer header with the
+    REST API key, or the cohort secrets in the body.
     """
 
     path: str
@@ -125,6 +127,7 @@ class Endpoint:
     group: tuple[str, ...] = ()
     distinct: tuple[str, ...] = ()
     combined: bool = False
+    total: int | None = None
     credentials: Literal["bearer", "body"] = "bearer"
 
     def part(self, name: str) -> Part:

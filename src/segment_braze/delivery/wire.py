@@ -18,6 +18,7 @@ from ..braze import (
     CohortChange,
     CohortName,
     CohortUsers,
+    EmailToIdentify,
     Event,
     Identifier,
     MergeUpdate,
@@ -91,7 +92,11 @@ def _delete(body: Mapping[str, Any]) -> dict[str, Any]:
 def _identify(body: Mapping[str, Any]) -> dict[str, Any]:
     return {"aliases_to_identify": tuple(
                 AliasToIdentify(external_id=e["external_id"], user_alias=_alias(e["user_alias"]))
-                for e in body["aliases_to_identify"]),
+                for e in body.get("aliases_to_identify", ())),
+            "emails_to_identify": tuple(
+                EmailToIdentify(external_id=e["external_id"], email=e["email"],
+                                prioritization=tuple(e["prioritization"]))
+                for e in body.get("emails_to_identify", ())),
             "merge_behavior": body.get("merge_behavior", "merge")}
 
 
