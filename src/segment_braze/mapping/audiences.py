@@ -31,6 +31,7 @@ from ..converters import json_type
 from ..errors import reject
 from ..events import Identify, Track
 from ..scope import Skip
+from .identity import anonymous_alias
 
 if TYPE_CHECKING:
     from ..scope import Emitter, Output, Scope
@@ -86,13 +87,13 @@ def is_audience_change(event: Track | Identify, scope: Scope) -> bool:
 
 def cohort_member(event: Track | Identify, settings: Settings) -> str | UserAlias | None:
     """Who the cohort change is about: the external id (``userId``), else, with
-    ``anonymous_users="alias"``, the anonymous user alias; ``None`` when neither."""
+    ``anonymous_users="alias"``, the user alias (the event's ``integrations.Braze.alias``,
+    else the anonymous one); ``None`` when neither."""
     user_id = event.user_id
     if user_id and not user_id.isspace():
         return user_id
-    anonymous_id = event.anonymous_id
-    if settings.anonymous_users == "alias" and anonymous_id and not anonymous_id.isspace():
-        return UserAlias(anonymous_id, settings.alias_label)
+    if settings.anonymous_users == "alias":
+        return anonymous_alias(event, settings)
     return None
 
 
