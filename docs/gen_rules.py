@@ -52,7 +52,27 @@ NORMALISERS: Mapping[str, str] = {
     "_subscription_groups": "an array of `{subscription_group_id, subscription_state}`, "
                             "the state `subscribed` or `unsubscribed`; bad entries are "
                             "dropped one by one",
+    "_boolean": "`true` or `false` (a string such as `\"true\"` is dropped, never guessed)",
+    "_date_time": "`YYYY-MM-DDTHH:MM:SS.mmmZ` in UTC: any ISO 8601 date or date-time (a "
+                  "date alone is midnight UTC, no offset means UTC), other spellings of a "
+                  "full date through dateutil; numbers (seconds or milliseconds: no rule "
+                  "says) and years after 3000 are dropped",
+    "_image_url": "an absolute `http` or `https` URL of at most 255 characters",
+    "_facebook": "an object of `id` (a string; an integer becomes one), `likes` (an array "
+                 "of strings) and `num_friends` (an integer); other members are dropped "
+                 "one by one",
+    "_twitter": "an object of `id` (an integer; a string of digits becomes one), "
+                "`screen_name` (a string), `followers_count`, `friends_count` and "
+                "`statuses_count` (integers); other members are dropped one by one",
+    "_current_location": "an object of `latitude` (-90 to 90) and `longitude` (-180 to "
+                         "180), both numbers; other members are dropped",
+    "_push_tokens": "an array of `{app_id, token, device_id}` (`device_id` optional) of "
+                    "non-blank strings; bad entries are dropped one by one",
 }
+
+#: What the table says of the fields that identify the user.
+IDENTIFYING = ("identifies the user: never taken from traits (a trait of this name is "
+               "dropped with a notice)")
 
 #: Descriptions of the limits that carry no ``#:`` comment in their module.
 LIMITS: Mapping[str, str] = {
@@ -264,25 +284,33 @@ def paths_section() -> list[str]:
 
 
 def traits_section() -> list[str]:
+    spellings: dict[str, list[str]] = {}
+    for trait, (field, _) in traits.STANDARD_TRAITS.items():
+        spellings.setdefault(field, []).append(trait)
+    for part, (field, _) in traits.ADDRESS.items():
+        spellings.setdefault(field, []).append(f"address.{part}")
     out = ["## Data tables", "",
            "The rule bodies read these constants; to change what a trait becomes, change "
            "the table, not the code that reads it.", "",
-           "### Standard traits (`mapping.traits.STANDARD_TRAITS`)", "",
-           f"{markdown(constant_doc(traits, 'STANDARD_TRAITS') or '')} A reserved trait set "
-           "to `null` unsets its attribute (`null` is sent); a value the normaliser refuses "
-           "is dropped with a notice, never sent raw. Every other trait is a custom "
+           "### Braze's standard fields (`mapping.traits.STANDARD_FIELDS`)", "",
+           f"{markdown(constant_doc(traits, 'STANDARD_FIELDS') or '')} A trait of a "
+           "field's own name sets it, and so does Segment's spelling of it "
+           f"(`mapping.traits.TRAIT_SPELLINGS`: {codes(traits.TRAIT_SPELLINGS)}). A trait "
+           "set to `null` unsets its field (`null` is sent). Every other trait is a custom "
            "attribute (see the limits below).", "",
-           "| trait | Braze attribute | value |", "|---|---|---|"]
-    for trait, (attribute, normaliser) in traits.STANDARD_TRAITS.items():
-        out.append(f"| `{trait}` | `{attribute}` | {cell(NORMALISERS[normaliser.__name__])} |")
+           "| Braze field | traits | value |", "|---|---|---|"]
+    for field, rule in traits.STANDARD_FIELDS.items():
+        names = codes(spellings.get(field, ())) or "—"
+        value = IDENTIFYING if rule is None else NORMALISERS[rule.__name__]
+        out.append(f"| `{field}` | {names} | {cell(value)} |")
     out += ["", "### The address (`mapping.traits.ADDRESS`)", "",
             markdown(constant_doc(traits, "ADDRESS") or ""), "",
             "| `address.` part | Braze attribute | value |", "|---|---|---|"]
     for part, (attribute, normaliser) in traits.ADDRESS.items():
         out.append(f"| `{part}` | `{attribute}` | {cell(NORMALISERS[normaliser.__name__])} |")
     out += ["", "Without `address.country`, `context.location.country` is used. On identify "
-            "calls, `context.location.latitude` and `longitude` become `current_location` "
-            "when both are numbers within range.", ""]
+            "calls without a `current_location` trait, `context.location.latitude` and "
+            "`longitude` become `current_location` when both are numbers within range.", ""]
     return out
 
 
@@ -306,8 +334,9 @@ def identity_section() -> list[str]:
         f"{markdown(constant_doc(traits, 'IDENTITY_TRAITS') or '')} They are left out "
         f"silently: {codes(sorted(traits.IDENTITY_TRAITS))}.", "",
         "### Reserved keys (`mapping.traits.RESERVED_KEYS`)", "",
-        f"{markdown(constant_doc(traits, 'RESERVED_KEYS') or '')} The keys: "
-        f"{codes(sorted(traits.RESERVED_KEYS))}.", "",
+        f"{markdown(constant_doc(traits, 'RESERVED_KEYS') or '')} The keys: the fields "
+        "that identify the user, and those that steer the object "
+        f"(`mapping.traits.CONTROL_KEYS`): {codes(sorted(traits.RESERVED_KEYS))}.", "",
         "### Group attribute (`mapping.traits.GROUP_PREFIX`)", "",
         f"{markdown(constant_doc(traits, 'GROUP_PREFIX') or '')} "
         f"`{traits.GROUP_PREFIX}<groupId>`: the whole name must fit in "

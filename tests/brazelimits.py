@@ -16,7 +16,7 @@ What is checked:
   update operations), event names and times, purchase fields, and property names, values
   and size;
 - ``/users/delete``, ``/users/identify``, ``/users/merge``, ``/users/alias/new``: their
-  shapes and at most 50 entries;
+  shapes and at most 50 entries (delete and identify: across their arrays);
 - ``/v2/subscription/status/set``: group entries with an id, a state Braze knows, users
   by external id, email or phone (emails and phones never together), 50 users at most;
 - Braze's recommended ecommerce events (``ecommerce.*`` custom events): the properties
@@ -228,12 +228,33 @@ def _email(value: Any) -> bool:
     return _short_text(value) and _EMAIL.match(value) is not None
 
 
+def _integer(value: Any) -> bool:
+    return type(value) is int
+
+
+def _members(allowed: dict[str, Callable[[Any], bool]]) -> Callable[[Any], bool]:
+    """An object holding only some of these members, each of its documented type."""
+    def check(value: Any) -> bool:
+        return type(value) is dict and all(
+            key in allowed and allowed[key](item) for key, item in value.items())
+    return check
+
+
+def _tokens(value: Any) -> bool:
+    return type(value) is list and all(
+        type(t) is dict and {"app_id", "token"} <= set(t) <= {"app_id", "token", "device_id"}
+        and all(_non_empty_text(v) for v in t.values()) for t in value)
+
+
+def _url(value: Any) -> bool:
+    return _short_text(value) and re.match(r"https?://[^/\s]+\S*\Z", value) is not None
+
+
 #: Standard attribute -> its format check.
 STANDARD: dict[str, Callable[[Any, Path, Found], None]] = {
     "first_name": _optional(_short_text, "expected a string of at most 255 characters"),
     "last_name": _optional(_short_text, "expected a string of at most 255 characters"),
     "home_city": _optional(_short_text, "expected a string of at most 255 characters"),
-    "image_url": _optional(_short_text, "expected a string of at most 255 characters"),
     "phone": _optional(_short_text, "expected a string of at most 255 characters"),
     "country": _optional(_short_text, "expected a string of at most 255 characters"),
     "time_zone": _optional(_short_text, "expected a string"),
@@ -249,7 +270,28 @@ STANDARD: dict[str, Callable[[Any, Path, Found], None]] = {
     "current_location": _optional(_location, "expected {latitude, longitude} numbers"),
     "subscription_groups": _optional(
         _groups, "expected [{subscription_group_id, subscription_state}]"),
+    "date_of_first_session": _optional(_iso_datetime, "expected an ISO 8601 date-time"),
+    "date_of_last_session": _optional(_iso_datetime, "expected an ISO 8601 date-time"),
+    "marked_email_as_spam_at": _optional(_iso_datetime, "expected an ISO 8601 date-time"),
+    "email_open_tracking_disabled": _optional(lambda v: type(v) is bool,
+                                              "expected true or false"),
+    "email_click_tracking_disabled": _optional(lambda v: type(v) is bool,
+                                               "expected true or false"),
+    "facebook": _optional(_members({"id": _is_text, "num_friends": _integer,
+                                    "likes": lambda v: type(v) is list
+                                    and all(map(_is_text, v))}),
+                          "expected {id, likes, num_friends}"),
+    "twitter": _optional(_members({"id": _integer, "screen_name": _is_text,
+                                   "followers_count": _integer, "friends_count": _integer,
+                                   "statuses_count": _integer}),
+                         "expected {id, screen_name, followers_count, friends_count, "
+                         "statuses_count}"),
+    "push_tokens": _optional(_tokens, "expected [{app_id, token, device_id}]"),
+    "image_url": _optional(_url, "expected an absolute http(s) URL"),
 }
+
+#: Keys of the attributes object that identify the user: never an attribute.
+IDENTIFYING = frozenset({"alias_name", "alias_label"})
 
 
 def _scalar(value: Any) -> bool:
@@ -379,6 +421,9 @@ def _attributes(obj: Any, path: Path, found: Found) -> None:
         if name in CONTROL_KEYS or name in ("external_id", "braze_id", "user_alias"):
             continue
         if name == "email" and identified_by_email:
+            continue
+        if name in IDENTIFYING:
+            found.append(f"{where}: identifies a user; not an attribute")
             continue
         problem = _name_problem(name)
         if problem is not None:
@@ -626,8 +671,17 @@ def _users_identify(body: dict[str, Any], found: Found) -> None:
                 continue
             if not _non_empty_text(entry["external_id"]):
                 found.append(f"{where}.external_id: expected a non-empty string")
+            if not _non_empty_text(entry[kind]):
+                found.append(f"{where}.{kind}: expected a non-empty string")
+            order = entry["prioritization"]
+            if type(order) is not list or not order or not all(
+                    p in PRIORITIZATION for p in order):
+                found.append(f"{where}.prioritization: expected an array of "
+                             f"{', '.join(sorted(PRIORITIZATION))}")
     if total == 0:
         found.append("$: a /users/identify request needs at least one entry")
+    elif total > MAX_OTHER_ENTRIES:
+        found.append(f"$: {total} identifiers; at most {MAX_OTHER_ENTRIES} per request")
 
 
 def _merge_identifier(value: Any, path: Path, found: Found) -> None:

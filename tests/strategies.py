@@ -120,6 +120,21 @@ trait_values: dict[str, st.SearchStrategy[Any]] = {
                                    "subscription_state": st.sampled_from(
                                        ["subscribed", "unsubscribed", "opted_in"])}),
             scalars), max_size=3)),
+    "twitter": st.sampled_from([{"id": 12, "screen_name": "ada"}, {"id": "12", "x": 1},
+                                "@ada", {}, None]),
+    "facebook": st.sampled_from([{"id": "fb", "likes": ["a"], "num_friends": 3},
+                                 {"id": 12, "likes": [1]}, "ada", None]),
+    "push_tokens": st.sampled_from([[{"app_id": "a", "token": "t", "device_id": "d"}],
+                                    [{"app_id": "a", "token": "t"}, {"token": "t"}],
+                                    "t", [], None]),
+    "current_location": st.one_of(st.none(), st.fixed_dictionaries({}, optional={
+        "latitude": st.one_of(st.floats(), st.sampled_from([48.85, "48.85", 91])),
+        "longitude": st.one_of(st.floats(), st.sampled_from([2.35, -200])),
+        "altitude": st.just(35)})),
+    "date_of_first_session": st.one_of(timestamps, st.none()),
+    "marked_email_as_spam_at": st.sampled_from(["2024-02-29", "3024-01-01", 7, None]),
+    "email_open_tracking_disabled": st.sampled_from([True, "true", None]),
+    "image_url": st.sampled_from(["https://x.example/a.png", "/a.png", None]),
     "id": ids,
     "score": st.one_of(st.integers(), st.floats()),
     "tags": st.lists(st.one_of(strings, st.none(), st.integers()), max_size=6),
@@ -282,12 +297,21 @@ location = st.fixed_dictionaries({}, optional={
     "country": st.sampled_from(["FR", "fr", "France", "", None, 1]),
 })
 
+#: The destination's per-event options, good and bad.
+braze_options = st.fixed_dictionaries({}, optional={
+    "braze_id": st.sampled_from(["bz-1", "", 7, None]),
+    "alias": st.sampled_from([{"alias_name": "a@b.co", "alias_label": "email"},
+                              {"alias_name": None, "alias_label": "email"}, "a", None]),
+    "app_id": st.sampled_from(["ios-app", "", 12, [1], None]),
+    "appId": st.sampled_from(["android-app", 7]),
+})
+
 integrations: st.SearchStrategy[Any] = st.one_of(
     st.none(), st.just([]),
     st.fixed_dictionaries({}, optional={
         "All": st.booleans(),
-        "Braze": st.one_of(st.booleans(), st.fixed_dictionaries(
-            {"braze_id": st.sampled_from(["bz-1", "", 7, None])})),
+        "Braze": st.one_of(st.booleans(), braze_options),
+        "braze": braze_options,
     }),
 )
 
@@ -407,6 +431,7 @@ def settings(draw: st.DrawFn, *, strict: bool | None = False) -> sb.Settings:
     array-of-object operations, Create Alias). ``strict=None`` draws that too."""
     lists = draw(st.sampled_from(["none", "allow", "block"]))
     ecommerce = draw(st.booleans())
+    anonymous = draw(st.sampled_from(["skip", "alias"]))
     return sb.Settings(
         rest_api_key=draw(st.sampled_from([None, "key-for-tests"])),
         rest_endpoint=draw(st.sampled_from([None, "US-03", "eu"])),
@@ -418,10 +443,13 @@ def settings(draw: st.DrawFn, *, strict: bool | None = False) -> sb.Settings:
         purchase_events=draw(st.sampled_from([("Order Completed", "Completed Order"),
                                               ("Checkout Finished",), ()])),
         default_currency=draw(st.sampled_from(["USD", "eur", "JPY"])),
-        anonymous_users=draw(st.sampled_from(["skip", "alias"])),
+        anonymous_users=anonymous,
         alias_label=draw(st.sampled_from(["segment_anonymous_id", "anon"])),
         email_identifier=draw(st.booleans()),
-        merge_on_alias=draw(st.booleans()),
+        identify_by_email=draw(st.booleans()),
+        email_prioritization=draw(st.sampled_from([("unidentified", "most_recently_updated"),
+                                                   ("least_recently_updated",)])),
+        merge_on_alias=draw(st.booleans()) if anonymous == "skip" else False,
         context_traits=draw(st.booleans()),
         event_allowlist=draw(names) if lists == "allow" else None,
         event_blocklist=draw(names) if lists == "block" else None,

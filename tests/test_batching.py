@@ -25,6 +25,7 @@ from segment_braze import batching
 from segment_braze.batching import LAG, MAX_ENTRIES, WINDOW, batch, iter_batches
 from segment_braze.braze import (
     AliasToIdentify,
+    EmailToIdentify,
     Event,
     Identifier,
     MergeUpdate,
@@ -52,6 +53,9 @@ def users_of(request: Request, array: str, entry: Any) -> tuple[Identifier, ...]
         return (entry.identifier,)
     if isinstance(request, UsersDelete):
         return (Identifier("external_id", entry),)
+    if isinstance(request, UsersIdentify) and array == "emails_to_identify":
+        return (Identifier("external_id", entry.external_id),
+                Identifier("email", entry.email))
     if isinstance(request, UsersIdentify):
         return (Identifier("external_id", entry.external_id),
                 Identifier("user_alias", entry.user_alias))
@@ -103,9 +107,13 @@ def assert_well_formed(before: Sequence[Request], after: Sequence[Request], *,
             if max_total is not None:
                 assert request.size() <= max_total
         else:
+            # A user at most once per part; across parts, in the declared order Braze
+            # applies them (an identify's alias merge, then its email merge).
             assert request.size() <= MAX_ENTRIES
-            touched = [u for a, e, _ in entries(request) for u in set(users_of(request, a, e))]
-            assert len(touched) == len(set(touched)), "a user twice in one request"
+            for part in request.arrays:
+                touched = [u for a, e, _ in entries(request) if a == part
+                           for u in set(users_of(request, a, e))]
+                assert len(touched) == len(set(touched)), "a user twice in one part"
         if max_objects <= 75 and (max_total is None or max_total <= 75):
             assert check(request) == [], "Braze accepts the body"
     repeats = merged_repeats(before, after)
@@ -119,7 +127,7 @@ def assert_well_formed(before: Sequence[Request], after: Sequence[Request], *,
 
 
 #: The arrays whose entries Braze applies once however often they are repeated in a row.
-IDEMPOTENT = ("external_ids", "aliases_to_identify")
+IDEMPOTENT = ("external_ids", "aliases_to_identify", "emails_to_identify")
 
 
 def merged_repeats(before: Sequence[Request], after: Sequence[Request]) -> Counter[Any]:
@@ -396,6 +404,19 @@ class TestSizes:
         assert [r.size() for r in out] == [50, 50, 20]
         assert_well_formed(stream, out, max_total=50)
 
+    def test_identify_counts_its_arrays_together(self) -> None:
+        """Braze takes 50 identifiers per /users/identify, whichever arrays hold them: 40
+        alias merges and 40 email merges make two requests, not one of 80."""
+        stream = [UsersIdentify(
+            aliases_to_identify=(AliasToIdentify(f"u{n}", UserAlias(f"a{n}", "anon")),),
+            emails_to_identify=(EmailToIdentify(f"u{n}", f"u{n}@example.com",
+                                                ("unidentified",)),)).with_origin(n)
+            for n in range(40)]
+        out = batch(stream)
+        assert [r.size() for r in out] == [50, 30]
+        assert [check(r) for r in out] == [[], []]
+        assert_well_formed(stream, out)
+
     def test_max_objects_below_braze_limit(self) -> None:
         out = batch((event_of(f"u{n}", n) for n in range(10)), max_objects=4)
         assert [r.size() for r in out] == [4, 4, 2]
@@ -565,6 +586,16 @@ class TestRepeats:
         (out,) = batch(stream)
         assert len(out.to_json()["aliases_to_identify"]) == 1
         assert out.origins == {"aliases_to_identify": (0,), "superseded": (1, 2)}
+
+    def test_repeated_email_merges_collapse(self) -> None:
+        """An email merge repeated with nothing of its users in between joins the first."""
+        entry = EmailToIdentify("u1", "ada@example.com", ("unidentified",))
+        stream = [UsersIdentify(emails_to_identify=(entry,),
+                                origins={"emails_to_identify": (n,)}) for n in range(3)]
+        (out,) = batch(stream)
+        assert out.to_json() == {"emails_to_identify": [entry.to_json()],
+                                 "merge_behavior": "merge"}
+        assert out.origins == {"emails_to_identify": (0,), "superseded": (1, 2)}
 
     def test_superseded_outcomes_are_read_from_the_answer(self) -> None:
         """Braze's answer reaches every event, the merged repeats too."""

@@ -888,9 +888,11 @@ class TestJournal:
 
 class TestWireAndSeed:
     def test_translate_output_reads_back_the_same(self) -> None:
-        s = sb.Settings(anonymous_users="alias", merge_on_alias=True,
+        s = sb.Settings(anonymous_users="alias", identify_by_email=True,
                         cohort_client_secret="c", cohort_partner_api_key="p")
         evs = [*events(200, 20, alias=True),
+               {"type": "identify", "userId": "u6", "anonymousId": "a6", "timestamp": T,
+                "traits": {"email": "u6@example.com"}},
                {"type": "alias", "userId": "u1", "previousId": "u2", "timestamp": T},
                {"type": "delete", "userId": "u3", "messageId": "d3"},
                {"type": "track", "userId": "u4", "event": "Order Completed", "timestamp": T,
@@ -914,6 +916,7 @@ class TestWireAndSeed:
         lines = [json.dumps({"endpoint": r.endpoint, "body": r.to_json(),
                              "origins": {k: list(v) for k, v in r.origins.items()}})
                  for r in requests]
+        assert any("emails_to_identify" in r.to_json() for r in requests)
         back = list(read_requests(lines))
         assert [b.to_json() for b in back] == [r.to_json() for r in requests]
         assert [dict(b.origins) for b in back] == [dict(r.origins) for r in requests]

@@ -123,14 +123,20 @@ class TestRulesPage:
                 "(`purchase`).") in page
         assert "`alias_profile`" in page
 
-    def test_every_standard_trait_and_gender_word_is_listed(self,
-                                                            gen_rules: ModuleType) -> None:
-        """The data tables on the page cover STANDARD_TRAITS and GENDERS entirely."""
-        rows = _table_rows(gen_rules.render())
-        listed = {(r[0], r[1]) for r in rows}
-        for trait, (attribute, _) in traits.STANDARD_TRAITS.items():
-            assert (f"`{trait}`", f"`{attribute}`") in listed
-        words = {w for r in rows for w in _codes(r[1]) if r[0] in
+    def test_every_standard_field_trait_and_gender_word_is_listed(
+            self, gen_rules: ModuleType) -> None:
+        """The data tables on the page cover STANDARD_FIELDS, STANDARD_TRAITS and GENDERS
+        entirely."""
+        page = gen_rules.render()
+        section = page.split("### Braze's standard fields", 1)[1].split("\n### ", 1)[0]
+        rows = _table_rows(section)
+        fields = {r[0].strip("`"): _codes(r[1]) for r in rows if len(r) == 3}
+        assert set(traits.STANDARD_FIELDS) <= fields.keys()
+        for trait, (field, _) in traits.STANDARD_TRAITS.items():
+            assert trait in fields[field], trait
+        for field, rule in traits.STANDARD_FIELDS.items():
+            assert (rule is None) == (fields[field] == []), field
+        words = {w for r in _table_rows(page) for w in _codes(r[1]) if r[0] in
                  ("`M`", "`F`", "`O`", "`N`", "`P`", "`null`")}
         assert words == set(traits.GENDERS)
 

@@ -21,6 +21,7 @@ from segment_braze import limits
 from segment_braze.batching import batch
 from segment_braze.braze import (
     REQUEST_CLASSES,
+    EmailToIdentify,
     Endpoint,
     Identifier,
     Origin,
@@ -283,6 +284,12 @@ class TestDeclarations:
         assert limit["/partners/segment/cohorts/users"] == {"cohort_changes": 1000}
         assert limit["/v2/subscription/status/set"] == {"subscription_groups": 50}
 
+    def test_identify_counts_its_arrays_together(self) -> None:
+        """Braze's 50 identifiers per /users/identify hold for its arrays together."""
+        assert sb.UsersIdentify.ENDPOINT.total_limit == limits.MAX_ENTRIES
+        assert [p.name for p in sb.UsersIdentify.ENDPOINT.parts] == [
+            "aliases_to_identify", "emails_to_identify"]
+
     def test_rate_limits_are_brazes(self) -> None:
         rates = {cls.endpoint: cls.ENDPOINT.rate_limit for cls in REQUEST_CLASSES}
         assert rates["/users/track"] == RateLimit("users/track", 3000, 3.0)
@@ -413,3 +420,55 @@ def test_an_export_request_names_at_most_50_users_in_all() -> None:
                               origins={"user_aliases": (100 + n,)}) for n in range(40)]
     out = batch(stream)
     assert [r.size() for r in out] == [50, 30]
+
+
+class TestEmailsToIdentify:
+    """The identify request's email part, declared like the alias part: batching, change
+    tracking and the summary read it from the declaration alone."""
+
+    @staticmethod
+    def merge(user: str, email: str, origin: Origin) -> sb.UsersIdentify:
+        entry = EmailToIdentify(user, email, ("unidentified", "most_recently_updated"))
+        return sb.UsersIdentify(emails_to_identify=(entry,),
+                                origins={"emails_to_identify": (origin,)})
+
+    def test_its_users_are_the_email_and_the_user(self) -> None:
+        part = sb.UsersIdentify.ENDPOINT.part("emails_to_identify")
+        entry = EmailToIdentify("u1", "ada@example.com", ("unidentified",))
+        assert part.users(entry) == ("email:ada@example.com", external_key("u1"))
+        assert (part.limit, part.effect, part.idempotent) == (limits.MAX_ENTRIES,
+                                                              "join_once", True)
+
+    def test_batching_merges_and_orders_it(self) -> None:
+        """Merges fill one request up to 50; a user's event waits for their merge."""
+        stream = [self.merge(f"u{n}", f"u{n}@example.com", f"i{n}") for n in range(60)]
+        stream.insert(1, event("u0", "e0"))
+        out = batch(stream)
+        assert [(r.endpoint, r.size()) for r in out] == [
+            ("/users/identify", 50), ("/users/track", 1), ("/users/identify", 10)]
+
+    def test_the_tracker_sends_it_once_per_pair(self) -> None:
+        """Delivered, the merge of an email into a user is not sent again; the user's
+        values are unknown after it (the merge may fill them in)."""
+        store = MemoryStore()
+        store.put("external_id:u1", UserRecord(values={"plan": "pro"}))
+        tracker = Tracker(store, commit="on_translate")
+        first = tracker.apply(sb.Translation(
+            requests=(self.merge("u1", "ada@example.com", "m1"),), origin="m1"))
+        assert [r.endpoint for r in first] == ["/users/identify"]
+        assert store.get("external_id:u1") == UserRecord(
+            aliases=frozenset({"email:ada@example.com"}))
+        again = tracker.apply(sb.Translation(
+            requests=(self.merge("u1", "ada@example.com", "m2"),), origin="m2"))
+        assert again.requests == ()
+        other = tracker.apply(sb.Translation(
+            requests=(self.merge("u1", "ada@work.example", "m3"),), origin="m3"))
+        assert [r.endpoint for r in other] == ["/users/identify"]
+
+    def test_the_summary_counts_it(self) -> None:
+        tally = Tally()
+        for request in batch([self.merge("a", "a@example.com", 1),
+                              self.merge("b", "b@example.com", 2)]):
+            tally.count_request(request)
+        assert tally.to_json()["requests"] == {
+            "/users/identify": {"requests": 1, "objects": {"emails_to_identify": 2}}}

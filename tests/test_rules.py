@@ -313,10 +313,10 @@ class TestAliasRule:
             "identifier_to_merge": {"external_id": "anon-7"},
             "identifier_to_keep": {"external_id": "u1"}}]})]
 
-    def test_alias_mode_wins_over_merge(self) -> None:
-        """Alias mode takes precedence: the non-destructive identify is used."""
-        t = run(self.EVENT, anonymous_users="alias", merge_on_alias=True)
-        assert [r.endpoint for r in t] == ["/users/identify"]
+    def test_merge_on_alias_is_refused_in_alias_mode(self) -> None:
+        """In alias mode merge_on_alias could never take effect: the settings are refused."""
+        with pytest.raises(sb.InvalidSettings, match="merge_on_alias: has no effect"):
+            sb.Settings(anonymous_users="alias", merge_on_alias=True)
 
     def test_skip_reason_names_both_settings(self) -> None:
         """Without either setting the call is skipped, saying which settings send it."""
@@ -722,6 +722,23 @@ class TestIdentifyRule:
             "user_alias": {"alias_name": "a1", "alias_label": "segment_anonymous_id"},
             "_update_existing_only": False, "plan": "pro"}
 
+    def test_add_with_objects_says_what_to_use(self) -> None:
+        """'add' holding only objects: the notice names '$add', not a mix of values."""
+        t = run(identify(pets={"add": [{"id": 1}, {"id": 2}]}))
+        (notice,) = t.notices
+        assert notice.path == "$.traits.pets.add[0]"
+        assert notice.message.startswith("'add' takes strings, numbers and booleans; "
+                                         "objects take '$add'")
+
+    @pytest.mark.parametrize(("value", "words"), [
+        ([[1, 2], [3]], "arrays of arrays are not supported"),
+        ([{"a": 1}, "x"], "arrays mix objects and other values"),
+    ])
+    def test_other_arrays_say_what_is_wrong(self, value: Any, words: str) -> None:
+        """Nested arrays and true mixes keep notices that say so."""
+        (notice,) = run(identify(pets=value)).notices
+        assert notice.message.startswith(words)
+
     def test_explain_lists_notices_under_the_row(self) -> None:
         """explain shows the identify row matched, with its notice."""
         text = str(sb.explain(identify(gender="robot"), sb.Settings()))
@@ -779,6 +796,155 @@ class TestSubscriptionRule:
         """The group id names the subscription group: a blank one rejects the event."""
         assert rejected({**self.group(subscription_state="subscribed"), "groupId": " "},
                         group_subscription_groups=True) == [("$.groupId", "subscription")]
+
+
+class TestIdentifyByEmail:
+    """``identify_by_email``: an identify merges the email-only profiles of its email."""
+
+    EMAILS: ClassVar[list[dict[str, Any]]] = [{"external_id": "u1", "email": "ada@example.com",
+               "prioritization": ["unidentified", "most_recently_updated"]}]
+
+    def test_off_by_default(self) -> None:
+        """Without the setting no merge is sent (it moves data between profiles)."""
+        assert [e for e, _ in bodies(run(identify(email="ada@example.com")))] == [
+            "/users/track"]
+
+    def test_merge_comes_before_the_attributes(self) -> None:
+        """The merge, then the attributes that set the email on the user."""
+        t = run(identify(email="ada@example.com"), identify_by_email=True)
+        assert bodies(t) == [
+            ("/users/identify", {"emails_to_identify": self.EMAILS,
+                                 "merge_behavior": "merge"}),
+            ("/users/track", {"attributes": [{"external_id": "u1",
+                                              "email": "ada@example.com"}]})]
+
+    @pytest.mark.parametrize("email", ["nobody", "", None, 7])
+    def test_no_valid_email_no_merge(self, email: Any) -> None:
+        """An email that is not an address (or null, unsetting it) merges nothing."""
+        t = run(identify(email=email), identify_by_email=True)
+        assert [e for e, _ in bodies(t)] == ["/users/track"]
+
+    def test_the_event_s_own_email_wins(self) -> None:
+        """With context_traits, context.traits.email counts only when traits have none."""
+        event = {**identify(email="own@example.com"),
+                 "context": {"traits": {"email": "context@example.com"}}}
+        (merge, _) = run(event, identify_by_email=True, context_traits=True).requests
+        assert merge.to_json()["emails_to_identify"][0]["email"] == "own@example.com"
+
+    def test_context_traits_email_is_read_only_with_the_setting(self) -> None:
+        """Without context_traits, an identify's context.traits are not its traits."""
+        event = {**identify(), "context": {"traits": {"email": "ada@example.com"}}}
+        assert [r.endpoint for r in run(event, identify_by_email=True)] == ["/users/track"]
+        assert [r.endpoint for r in run(event, identify_by_email=True,
+                                         context_traits=True)] == ["/users/identify",
+                                                                   "/users/track"]
+
+
+class TestIdentifyContextTraits:
+    """``context_traits`` on identify: context.traits too, the event's own winning."""
+
+    def test_merged_with_the_event_s_own_traits(self) -> None:
+        """The event's own trait wins (same key, or another spelling), silently."""
+        event = {**identify(first_name="Ada", plan="pro"),
+                 "context": {"traits": {"firstName": "X", "plan": "free",
+                                        "lastName": "Lovelace", "seats": 3}}}
+        t = run(event, context_traits=True)
+        assert attributes_of(t) == {"external_id": "u1", "first_name": "Ada",
+                                    "last_name": "Lovelace", "plan": "pro", "seats": 3}
+        assert t.notices == ()
+
+    def test_notices_name_the_context_path(self) -> None:
+        """A bad value of context.traits is named where it is."""
+        event = {**identify(gender="robot"),
+                 "context": {"traits": {"language": "klingon", "$bad": 1}}}
+        assert notices(run(event, context_traits=True)) == [
+            "$.traits.gender", "$.context.traits.language", "$.context.traits['$bad']"]
+
+    def test_off_by_default(self) -> None:
+        """Without the setting an identify's context.traits are not attributes."""
+        event = {**identify(), "context": {"traits": {"plan": "free"}}}
+        assert attributes_of(run(event)) == {"external_id": "u1"}
+
+
+class TestPerEventOptions:
+    """``integrations.Braze``: the alias and the app id of one event."""
+
+    ALIAS: ClassVar[dict[str, str]] = {"alias_name": "ada@example.com",
+                                       "alias_label": "email"}
+
+    @staticmethod
+    def anonymous(**options: Any) -> dict[str, Any]:
+        return track(userId=None, anonymousId="a1", integrations={"Braze": options})
+
+    def test_alias_replaces_the_anonymous_alias(self) -> None:
+        """In alias mode the event's alias names the user, not {anonymousId, label}."""
+        t = run(self.anonymous(alias=self.ALIAS), anonymous_users="alias")
+        (request,) = t.requests
+        assert request.to_json()["events"][0]["user_alias"] == self.ALIAS
+
+    def test_numbers_in_the_alias_become_strings(self) -> None:
+        """Ids accept numbers, which become strings."""
+        t = run(self.anonymous(alias={"alias_name": 12345, "alias_label": "crm_id"}),
+                anonymous_users="alias")
+        assert t.requests[0].to_json()["events"][0]["user_alias"] == {
+            "alias_name": "12345", "alias_label": "crm_id"}
+
+    @pytest.mark.parametrize(("alias", "path"), [
+        ({"alias_label": "email"}, "$.integrations.Braze.alias.alias_name"),
+        ({"alias_name": "n", "alias_label": " "}, "$.integrations.Braze.alias.alias_label"),
+        ("ada@example.com", "$.integrations.Braze.alias"),
+    ])
+    def test_an_incomplete_alias_rejects_the_event(self, alias: Any, path: str) -> None:
+        """Sending to the anonymousId's profile instead would not be faithful."""
+        assert rejected(self.anonymous(alias=alias), anonymous_users="alias") == [
+            (path, None)]
+
+    def test_a_null_alias_is_no_alias(self) -> None:
+        """``alias: null`` sets nothing: the anonymousId's alias is used."""
+        t = run(self.anonymous(alias=None), anonymous_users="alias")
+        assert t.requests[0].to_json()["events"][0]["user_alias"]["alias_name"] == "a1"
+
+    def test_identified_users_keep_their_external_id(self) -> None:
+        """The alias identifies only users without a userId or braze_id."""
+        event = track(integrations={"Braze": {"alias": self.ALIAS}})
+        (request,) = run(event, anonymous_users="alias").requests
+        assert request.to_json()["events"][0]["external_id"] == "u1"
+
+    def test_cohort_changes_name_the_same_alias(self) -> None:
+        """An audience change of an anonymous user names the alias its events use."""
+        event = {"type": "track", "anonymousId": "a1", "event": "Audience Entered",
+                 "timestamp": T, "integrations": {"Braze": {"alias": self.ALIAS}},
+                 "context": {"personas": {"computation_id": "c1", "computation_key": "vip"}}}
+        t = run(event, anonymous_users="alias", cohort_client_secret="s",
+                cohort_partner_api_key="p")
+        cohort = next(r for r in t if r.endpoint.endswith("/cohorts/users"))
+        assert cohort.to_json()["cohort_changes"][0]["aliases"] == [self.ALIAS]
+
+    @pytest.mark.parametrize(("options", "app_id"), [
+        ({"app_id": "ios"}, "ios"), ({"appId": "android"}, "android"), ({"appId": 7}, "7"),
+        ({"app_id": ""}, "web"), ({"app_id": None, "appId": "ios"}, "ios"), ({}, "web")])
+    def test_app_id(self, options: dict[str, Any], app_id: str) -> None:
+        """app_id or RudderStack's appId; numbers become strings; blank is not set."""
+        (request,) = run(track(integrations={"Braze": options}), app_id="web").requests
+        assert request.to_json()["events"][0]["app_id"] == app_id
+
+    def test_app_id_of_another_type_is_noticed(self) -> None:
+        """A value that is not an id is left out with a notice; the setting is used."""
+        t = run(track(integrations={"Braze": {"app_id": True}}), app_id="web")
+        assert notices(t) == ["$.integrations.Braze.app_id"]
+        assert t.requests[0].to_json()["events"][0]["app_id"] == "web"
+
+    @pytest.mark.parametrize("key", ["Braze", "braze", "BRAZE"])
+    def test_segment_s_and_rudderstack_s_spellings(self, key: str) -> None:
+        """Segment's key and RudderStack's, in integrations or context.integrations."""
+        for event in (track(integrations={key: {"app_id": "ios"}}),
+                      track(context={"integrations": {key: {"app_id": "ios"}}})):
+            assert run(event).requests[0].to_json()["events"][0]["app_id"] == "ios"
+
+    def test_braze_true_only_turns_the_destination_on(self) -> None:
+        """``"Braze": true`` holds no options; the next object is not read instead."""
+        event = track(integrations={"Braze": True, "braze": {"app_id": "ios"}})
+        assert "app_id" not in run(event).requests[0].to_json()["events"][0]
 
 
 class TestGroupRule:

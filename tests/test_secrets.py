@@ -88,7 +88,7 @@ def test_http_request_holds_the_key_but_never_shows_it() -> None:
 
 def test_requests_and_translations_never_show_the_key() -> None:
     """Requests, their JSON and translations of every kind of event carry no key."""
-    translator = sb.Translator(settings(merge_on_alias=True))
+    translator = sb.Translator(settings(identify_by_email=True))
     for t in translator.translate_many(EVENTS):
         for text in renderings(t):
             assert_hidden(text)

@@ -105,6 +105,25 @@ class TestRestEndpoint:
             sb.Settings(rest_endpoint=text)
         assert caught.value.key == "rest_endpoint"
 
+    @pytest.mark.parametrize("text", ["uk-01", "INVALID-01", "localhost", "us_east",
+                                      "rest-iad-01"])
+    def test_a_mistyped_instance_name_is_an_error_naming_the_instances(self,
+                                                                        text: str) -> None:
+        """No dot and no scheme: not a host but a mistyped name, never https://uk-01."""
+        with pytest.raises(sb.InvalidSettings) as caught:
+            sb.Settings(rest_endpoint=text)
+        assert caught.value.key == "rest_endpoint"
+        assert "US-01" in str(caught.value)
+        assert "KR-01" in str(caught.value)
+
+    @pytest.mark.parametrize(("text", "url"), [
+        ("http://localhost:8080", "http://localhost:8080"),
+        ("https://braze-proxy/braze", "https://braze-proxy/braze"),
+        ("braze-proxy.internal", "https://braze-proxy.internal")])
+    def test_a_host_needs_a_dot_or_a_scheme(self, text: str, url: str) -> None:
+        """A scheme makes a URL of any host; without one, a dot makes a host."""
+        assert sb.Settings(rest_endpoint=text).rest_endpoint == url
+
     def test_unset(self) -> None:
         """None and the empty string both mean "not set"."""
         assert sb.Settings().rest_endpoint is None
@@ -316,6 +335,8 @@ class TestFields:
         assert s.anonymous_users == "skip"
         assert s.alias_label == "segment_anonymous_id"
         assert s.email_identifier is False
+        assert s.identify_by_email is False
+        assert s.email_prioritization == ("unidentified", "most_recently_updated")
         assert s.merge_on_alias is False
         assert s.context_traits is False
         assert s.event_allowlist is None
@@ -389,6 +410,40 @@ class TestFields:
             sb.Settings(**{field: value})
         assert caught.value.key == field
         assert str(caught.value).startswith(f"{field}: ")
+
+    def test_merge_on_alias_is_refused_in_alias_mode(self) -> None:
+        """It could never take effect there: refused, naming it, saying why."""
+        with pytest.raises(sb.InvalidSettings) as caught:
+            sb.Settings(anonymous_users="alias", merge_on_alias=True)
+        assert caught.value.key == "merge_on_alias"
+        assert "/users/identify" in str(caught.value)
+        with pytest.raises(sb.InvalidSettings):
+            sb.Settings.from_segment({"apiKey": "app"}, anonymous_users="alias",
+                                     merge_on_alias=True)
+
+    @pytest.mark.parametrize(("value", "words"), [
+        (["identified"], "'identified' is not one of"),
+        (["unidentified", "newest"], "'newest' is not one of"),
+        ([], "expected one or more of"),
+        ("unidentified", "expected a list"),
+        (["unidentified", "unidentified"], "names a value twice"),
+    ])
+    def test_email_prioritization_is_checked(self, value: Any, words: str) -> None:
+        """Braze's values for identify, each once; identified is not offered."""
+        with pytest.raises(sb.InvalidSettings, match=words) as caught:
+            sb.Settings(email_prioritization=value)
+        assert caught.value.key == "email_prioritization"
+
+    def test_email_prioritization_becomes_a_tuple(self) -> None:
+        s = sb.Settings(email_prioritization=["least_recently_updated", "unidentified"])
+        assert s.email_prioritization == ("least_recently_updated", "unidentified")
+
+    def test_new_settings_beside_segment_keys(self) -> None:
+        """Segment's destination has no key for them: our names, beside its keys."""
+        s = sb.Settings.from_mapping({"apiKey": "app", "identify_by_email": True,
+                                      "email_prioritization": ["most_recently_updated"]})
+        assert (s.app_id, s.identify_by_email, s.email_prioritization) == (
+            "app", True, ("most_recently_updated",))
 
     def test_allowlist_and_blocklist_exclude_each_other(self) -> None:
         """Setting both lists is an error naming one of them."""

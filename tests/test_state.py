@@ -171,6 +171,39 @@ class TestComparison:
         assert again.requests == ()
         assert again.unchanged == ("plan",)
 
+    def test_identify_without_values_of_a_known_user_is_skipped(self) -> None:
+        """No traits (or none left once dropped): nothing to write to a user Braze is
+        known to have, so no bare identifier is sent."""
+        t = tracker()
+        t.translate(identify({"plan": "pro"}))
+        for traits in ({}, {"gender": "robot"}):
+            again = t.translate(identify(traits))
+            assert again.skipped == "no attribute changed"
+            assert again.requests == ()
+
+    def test_identify_without_values_of_an_unknown_user_is_sent(self) -> None:
+        """It may create the profile: sent while the store knows nothing of the user."""
+        t = tracker()
+        for _ in range(2):
+            assert attributes(t.translate(identify({}))) == [{"external_id": "u1"}]
+
+    def test_identify_without_values_after_a_deletion_is_sent(self) -> None:
+        """Deleted, the user is unknown again: the bare identify may create them."""
+        t = tracker()
+        t.translate(identify({"plan": "pro"}))
+        t.translate({"type": "delete", "userId": "u1", "messageId": "d1"})
+        assert attributes(t.translate(identify({}))) == [{"external_id": "u1"}]
+
+    def test_a_bare_alias_profile_object_is_always_sent(self) -> None:
+        """In alias mode an anonymous identify's object creates the profile: always."""
+        t = tracker(anonymous_users="alias")
+        anonymous = {"type": "identify", "anonymousId": "a1", "timestamp": T}
+        t.translate({**anonymous, "traits": {"plan": "pro"}})
+        for _ in range(2):
+            assert attributes(t.translate(anonymous)) == [{
+                "user_alias": {"alias_name": "a1", "alias_label": "segment_anonymous_id"},
+                "_update_existing_only": False}]
+
     def test_notices_survive_the_skip(self) -> None:
         """A skipped identify keeps the notices of its translation."""
         t = tracker()
@@ -268,11 +301,12 @@ class TestComparison:
         then unknown."""
         t = tracker()
         pets = [{"id": 1, "age": 3}]
-        t.translate(identify({"pets": pets}))
+        t.translate(identify({"pets": pets, "plan": "pro"}))
         update = {"$update": [{"$identifier_key": "id", "$identifier_value": 1,
                                "$new_object": {"age": 4}}]}
         for _ in range(2):
             objects = attributes(t.translate(identify({"pets": update})))
+            # The identify's own object, left empty, is not sent: u1 is known to Braze.
             assert objects == [{"external_id": "u1", "_merge_objects": True, "pets": update}]
         assert sent(t.translate(identify({"pets": pets}))) == {"pets": pets}
 
@@ -1516,7 +1550,7 @@ class TestLayouts:
         with SQLiteStore(path) as store:  # the merge is still known: not sent again
             t = tracker(store, anonymous_users="alias", alias_label="lbl")
             merged = t.translate({"type": "identify", "userId": "u1", "anonymousId": "a1",
-                                  "traits": {}, "timestamp": T})
+                                  "traits": {"plan": "team"}, "timestamp": T})
             assert [r.endpoint for r in merged] == ["/users/track"]
 
     def test_records_round_trip_through_json(self) -> None:

@@ -31,6 +31,7 @@ __all__ = [
     "MAX_QUANTITY",
     "MAX_STRING",
     "MAX_SUBSCRIPTION_USERS",
+    "MAX_YEAR",
     "SUBSCRIPTION_RATE",
     "TRACK_RATE",
     "USERS_RATE",
@@ -53,6 +54,9 @@ MAX_PROPERTIES_BYTES: Final = 51_200
 INT64: Final = 2**63
 #: Most units one purchase object records (Braze's limit on ``quantity``).
 MAX_PER_PURCHASE: Final = 100
+#: Latest year of a date Braze stores as a date (later ones it keeps as text), so the
+#: latest a standard date field takes.
+MAX_YEAR: Final = 3000
 
 # -- Braze: entries per request ------------------------------------------------------------
 

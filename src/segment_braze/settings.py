@@ -16,7 +16,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping
-from typing import Any, Literal
+from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
 import attrs
@@ -24,7 +24,7 @@ import attrs
 from ._tables import CURRENCIES
 from .errors import InvalidSettings
 
-__all__ = ["INSTANCES", "SEGMENT_KEYS", "Instance", "Settings"]
+__all__ = ["INSTANCES", "PRIORITIES", "SEGMENT_KEYS", "Instance", "Settings"]
 
 
 @attrs.frozen
@@ -98,6 +98,8 @@ def normalise_rest_endpoint(value: str) -> str:
 
     Any other https (or, for tests against a local server, http) URL is kept as given, so
     proxies work; an SDK endpoint here is an error, because it would answer 401 or 404.
+    So is a value with neither a scheme nor a dot (``uk-01``): that is a mistyped
+    instance name, not a host, and sending to ``https://uk-01`` would only fail later.
     """
     instance = _instance_by_name(value, "rest_endpoint")
     if instance is not None:
@@ -106,6 +108,10 @@ def normalise_rest_endpoint(value: str) -> str:
     if not host or " " in host:
         raise InvalidSettings("rest_endpoint", f"{value!r} is neither a Braze instance name "
                               f"({', '.join(INSTANCES)}) nor a host or URL")
+    if not scheme and "." not in host:
+        raise InvalidSettings("rest_endpoint", f"{value!r} is not a Braze instance (the instances "
+                              f"are {', '.join(INSTANCES)}), nor a host (it has no dot) or "
+                              "a URL (it has no scheme, as http://localhost:8080 has)")
     if scheme not in ("", "https", "http"):
         raise InvalidSettings("rest_endpoint", f"unsupported scheme {scheme!r}")
     kind, known = _BY_HOST.get(host, ("", None))
@@ -255,6 +261,28 @@ def _one_of(choices: tuple[str, ...]) -> Callable[[Any, Any, Any], None]:
     return validate
 
 
+#: Braze's prioritization values for identifying by email, as ``/users/identify``
+#: takes them. ``identified`` is not offered: it would pick a profile that already has
+#: an external id and fold it into another user (Segment's action refuses it too).
+PRIORITIES: Final = ("unidentified", "most_recently_updated", "least_recently_updated")
+
+
+def _prioritization(value: Any) -> tuple[str, ...]:
+    """An ordered list of :data:`PRIORITIES`, each at most once."""
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise InvalidSettings("email_prioritization", "expected a list such as "
+                              "['unidentified', 'most_recently_updated']")
+    order = tuple(value)
+    unknown = [p for p in order if p not in PRIORITIES]
+    if not order or unknown:
+        shown = f"{unknown[0]!r} is not one of" if unknown else "expected one or more of"
+        raise InvalidSettings("email_prioritization",
+                              f"{shown} {', '.join(map(repr, PRIORITIES))}")
+    if len(set(order)) != len(order):
+        raise InvalidSettings("email_prioritization", "names a value twice")
+    return order
+
+
 def _non_empty(_instance: Any, attribute: Any, value: Any) -> None:
     if not isinstance(value, str) or not value.strip():
         raise InvalidSettings(attribute.name, "expected a non-empty string")
@@ -295,6 +323,9 @@ class Settings:
     alias_label: str = attrs.field(default="segment_anonymous_id",
                                    validator=_non_empty)
     email_identifier: bool = _flag(False)
+    identify_by_email: bool = _flag(False)
+    email_prioritization: tuple[str, ...] = attrs.field(
+        default=("unidentified", "most_recently_updated"), converter=_prioritization)
     merge_on_alias: bool = _flag(False)
     context_traits: bool = _flag(False)
     event_allowlist: frozenset[str] | None = _names()
@@ -335,6 +366,13 @@ class Settings:
         if self.event_allowlist is not None and self.event_blocklist is not None:
             raise InvalidSettings("event_blocklist",
                                   "set event_allowlist or event_blocklist, not both")
+        if self.merge_on_alias and self.anonymous_users == "alias":
+            # In alias mode previousId names an alias profile: an alias call merges it
+            # with /users/identify, and merge_on_alias could never take effect.
+            raise InvalidSettings("merge_on_alias", "has no effect with "
+                                  "anonymous_users='alias', where an alias call merges "
+                                  "previousId's alias profile with /users/identify; set one "
+                                  "or the other")
         if (self.cohort_client_secret is None) != (self.cohort_partner_api_key is None):
             missing = ("cohort_client_secret" if self.cohort_client_secret is None
                        else "cohort_partner_api_key")

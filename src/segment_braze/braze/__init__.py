@@ -26,6 +26,7 @@ from .objects import (
     AliasToIdentify,
     CohortChange,
     CohortMember,
+    EmailToIdentify,
     Event,
     Identifier,
     IdentifierKind,
@@ -37,6 +38,7 @@ from .objects import (
     UserKey,
     alias_key,
     cohort_key,
+    email_key,
     external_key,
     user_key,
 )
@@ -64,6 +66,7 @@ __all__ = [
     "CohortName",
     "CohortUsers",
     "Effect",
+    "EmailToIdentify",
     "Endpoint",
     "Event",
     "HttpRequest",
@@ -87,6 +90,7 @@ __all__ = [
     "UsersTrack",
     "alias_key",
     "cohort_key",
+    "email_key",
     "external_key",
     "user_key",
 ]

@@ -114,7 +114,8 @@ class Endpoint:
     (``merge_behavior``; ``cohort_id``); for ``once`` endpoints, ``distinct`` names the
     fields whose change sends the request again (a cohort's ``name``). ``combined``:
     ``batch(max_total=...)`` caps the parts together; ``total_limit``: Braze's own cap
-    on the parts together, whatever ``max_total`` says. ``credentials``: a bearer header
+    on the parts together, whatever ``max_total`` says (it counts the identifiers of
+    ``/users/identify``'s arrays together). ``credentials``: a bearer header
     with the REST API key, or the cohort secrets in the body. ``read`` is the inverse of
     ``body``: a body read back into the request's fields (``segment-braze send`` reads
     ``translate``'s output with it); ``None`` when such requests cannot be read back.

@@ -23,6 +23,7 @@ __all__ = [
     "AliasToIdentify",
     "CohortChange",
     "CohortMember",
+    "EmailToIdentify",
     "Event",
     "Identifier",
     "IdentifierKind",
@@ -34,6 +35,7 @@ __all__ = [
     "UserKey",
     "alias_key",
     "cohort_key",
+    "email_key",
     "external_key",
     "user_key",
 ]
@@ -106,6 +108,11 @@ def cohort_key(cohort_id: str) -> UserKey:
     """The key under which a cohort's name is known (cohorts are not users, but their
     names are tracked beside them)."""
     return "cohort:" + cohort_id
+
+
+def email_key(email: str) -> UserKey:
+    """The key of the profiles with this email (which one Braze reaches can change)."""
+    return "email:" + email
 
 
 def user_key(identifier: Identifier) -> UserKey:
@@ -218,6 +225,21 @@ class AliasToIdentify:
 
     def to_json(self) -> dict[str, Any]:
         return {"external_id": self.external_id, "user_alias": self.user_alias.to_json()}
+
+
+@attrs.frozen
+class EmailToIdentify:
+    """One entry of ``/users/identify``'s ``emails_to_identify``: the email-only profile
+    with ``email`` (the one ``prioritization`` picks when several share it) becomes
+    ``external_id``."""
+
+    external_id: str
+    email: str
+    prioritization: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"external_id": self.external_id, "email": self.email,
+                "prioritization": list(self.prioritization)}
 
 
 @attrs.frozen(kw_only=True)

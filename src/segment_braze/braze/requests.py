@@ -31,6 +31,7 @@ from .objects import (
     AliasToIdentify,
     CohortChange,
     CohortMember,
+    EmailToIdentify,
     Event,
     Identifier,
     MergeUpdate,
@@ -41,6 +42,7 @@ from .objects import (
     UserKey,
     alias_key,
     cohort_key,
+    email_key,
     external_key,
 )
 
@@ -72,6 +74,10 @@ def _deleted_user(external_id: str) -> tuple[UserKey, ...]:
 
 def _identify_users(entry: AliasToIdentify) -> tuple[UserKey, ...]:
     return (alias_key(entry.user_alias), external_key(entry.external_id))
+
+
+def _email_identify_users(entry: EmailToIdentify) -> tuple[UserKey, ...]:
+    return (email_key(entry.email), external_key(entry.external_id))
 
 
 def _merge_users(update: MergeUpdate) -> tuple[UserKey, ...]:
@@ -114,8 +120,14 @@ def _delete_body(request: UsersDelete) -> dict[str, Any]:
 
 
 def _identify_body(request: UsersIdentify) -> dict[str, Any]:
-    return {"aliases_to_identify": [a.to_json() for a in request.aliases_to_identify],
-            "merge_behavior": request.merge_behavior}
+    """The arrays that have entries (Braze wants at least one), then the behaviour."""
+    out: dict[str, Any] = {}
+    if request.aliases_to_identify:
+        out["aliases_to_identify"] = [a.to_json() for a in request.aliases_to_identify]
+    if request.emails_to_identify:
+        out["emails_to_identify"] = [e.to_json() for e in request.emails_to_identify]
+    out["merge_behavior"] = request.merge_behavior
+    return out
 
 
 def _merge_body(request: UsersMerge) -> dict[str, Any]:
@@ -213,7 +225,11 @@ def _identify_read(body: Mapping[str, Any]) -> dict[str, Any]:
     return {"aliases_to_identify": tuple(
                 AliasToIdentify(external_id=e["external_id"],
                                 user_alias=UserAlias.from_json(e["user_alias"]))
-                for e in body["aliases_to_identify"]),
+                for e in body.get("aliases_to_identify", ())),
+            "emails_to_identify": tuple(
+                EmailToIdentify(external_id=e["external_id"], email=e["email"],
+                                prioritization=tuple(e["prioritization"]))
+                for e in body.get("emails_to_identify", ())),
             "merge_behavior": body.get("merge_behavior", "merge")}
 
 
@@ -280,15 +296,21 @@ class UsersDelete(Request):
 
 @attrs.frozen(kw_only=True, slots=False)
 class UsersIdentify(Request):
-    """``POST /users/identify``: alias-only profiles merged into identified users."""
+    """``POST /users/identify``: alias-only and email-only profiles merged into
+    identified users. Braze takes at most 50 identifiers per request, whichever arrays
+    hold them (``total``). A merge repeated with nothing of its users in between is
+    folded into the earlier one."""
 
     ENDPOINT: ClassVar[Endpoint] = Endpoint(
         "/users/identify",
         (Part("aliases_to_identify", MAX_ENTRIES, _identify_users, "join_once",
-              idempotent=True),),
+              idempotent=True),
+         Part("emails_to_identify", MAX_ENTRIES, _email_identify_users, "join_once",
+              idempotent=True)),
         body=_identify_body, read=_identify_read, rate_limit=USERS_RATE,
-        group=("merge_behavior",))
-    aliases_to_identify: tuple[AliasToIdentify, ...]
+        group=("merge_behavior",), total_limit=MAX_ENTRIES)
+    aliases_to_identify: tuple[AliasToIdentify, ...] = ()
+    emails_to_identify: tuple[EmailToIdentify, ...] = ()
     merge_behavior: Literal["none", "merge"] = "merge"
     origins: Mapping[str, tuple[Origin, ...]] = origins_field()
 

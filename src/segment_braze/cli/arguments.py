@@ -54,6 +54,8 @@ FLAGS: Final = (
          "users without userId: skipped, or sent as user aliases of their anonymousId"),
     Flag("alias_label", "text", "label of that user alias"),
     Flag("email_identifier", "switch", "identify users by email when nothing else does"),
+    Flag("identify_by_email", "switch",
+         "an identify with a userId merges the email-only profiles of its email"),
     Flag("track_all_pages", "switch", "send page and screen calls as custom events"),
     Flag("track_named_pages", "switch", "send only named page and screen calls"),
     Flag("log_purchase_when_revenue_present", "switch",
@@ -61,7 +63,8 @@ FLAGS: Final = (
     Flag("default_currency", "text", "currency when neither product nor order names one"),
     Flag("update_existing_only", "switch", "only update users Braze already knows"),
     Flag("merge_on_alias", "switch", "alias calls between known ids become /users/merge"),
-    Flag("context_traits", "switch", "context.traits of track/page/screen become attributes"),
+    Flag("context_traits", "switch", "context.traits become attributes (identify: merged "
+         "with its traits)"),
     Flag("ecommerce_events", "switch",
          "ecommerce events become Braze's recommended ecommerce events"),
     Flag("ecommerce_purchases", "switch",

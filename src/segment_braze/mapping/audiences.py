@@ -35,6 +35,7 @@ from ..converters import json_type
 from ..errors import reject
 from ..events import Identify, Track
 from ..scope import Skip
+from .identity import anonymous_alias
 
 if TYPE_CHECKING:
     from ..scope import Emitter, Output, Scope
@@ -122,9 +123,10 @@ def cohort_member(event: Track | Identify,
     user_id = event.user_id
     if user_id and not user_id.isspace():
         return ("user_ids", user_id)
-    anonymous_id = event.anonymous_id
-    if settings.anonymous_users == "alias" and anonymous_id and not anonymous_id.isspace():
-        return ("aliases", UserAlias(anonymous_id, settings.alias_label))
+    if settings.anonymous_users == "alias":
+        alias = anonymous_alias(event, settings)
+        if alias is not None:
+            return ("aliases", alias)
     if settings.cohort_device_ids:
         device_id = device_id_of(event)
         if device_id is not None:

@@ -19,6 +19,7 @@ from ..errors import reject
 from ..events import Page, Screen, Track
 from ..limits import MAX_NAME
 from ..scope import Skip
+from .identity import OPTION_KEYS, app_id_of
 from .values import clean_properties
 
 if TYPE_CHECKING:
@@ -112,13 +113,21 @@ def _properties(properties: Mapping[str, Any] | None,
 
 def custom_event(name: str, properties: Mapping[str, Any] | None,
                  scope: Scope) -> tuple[Output, ...]:
-    """A custom event of the event's user. (An alias user's profile is created by the
+    """A custom event of the event's user, with the event's app id (see
+    :func:`~.identity.app_id_of`). (An alias user's profile is created by the
     translator's alias-profile step, after the rules.)"""
     ident = scope.identifier
     assert ident is not None  # noqa: S101 - the anonymous rule runs first
     settings = scope.settings
+    source = scope.event
+    integrations, context = source.integrations, source.context
+    if (integrations and not OPTION_KEYS.isdisjoint(integrations)) or (
+            context is not None and context.integrations):
+        app_id = app_id_of(source, scope)
+    else:  # the common case, inline: no per-event options
+        app_id = settings.app_id
     event = Event(identifier=ident, name=name, time=scope.time(),
-                  properties=_properties(properties, scope), app_id=settings.app_id,
+                  properties=_properties(properties, scope), app_id=app_id,
                   update_existing_only=True if settings.update_existing_only else None)
     return (event,)
 

@@ -5,10 +5,16 @@ Each Braze object carries exactly one identifier, chosen in this order:
 1. ``external_id`` = ``userId`` (numbers become strings; blank does not count);
 2. ``braze_id`` from ``integrations.Braze.braze_id`` or
    ``context.integrations.Braze.braze_id``;
-3. with ``anonymous_users="alias"``: the user alias ``{alias_name: anonymousId,
-   alias_label}``;
+3. with ``anonymous_users="alias"``: the user alias ``integrations.Braze.alias``
+   (``{alias_name, alias_label}``, an override for this event), else ``{alias_name:
+   anonymousId, alias_label}``;
 4. with ``email_identifier``: the email (identify traits, else ``context.traits``);
 5. none: the event is skipped, with a reason that says how to change that.
+
+The per-event options (``braze_id``, ``alias``, ``app_id``) are read from the
+destination's object in ``integrations``, else in ``context.integrations``: ``Braze`` as
+Segment spells it, or ``braze`` / ``BRAZE`` as RudderStack's SDKs do
+(:func:`braze_options`).
 
 Braze keeps the events and purchases of a user alias only once the alias has a profile,
 which an attributes object with ``_update_existing_only: false`` creates. Rather than
@@ -25,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ..braze import (
     AliasToIdentify,
+    EmailToIdentify,
     Event,
     Identifier,
     MergeUpdate,
@@ -47,12 +54,18 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ALIAS_PROPERTIES",
+    "BRAZE_OPTIONS",
     "CREATE_ALIAS_EVENT",
+    "OPTION_KEYS",
     "add_alias_profiles",
     "alias_to_identify_or_merge",
+    "anonymous_alias",
+    "app_id_of",
     "braze_id_of",
+    "braze_options",
     "delete_to_users_delete",
     "email_of",
+    "identify_email",
     "merge_anonymous",
     "resolve",
     "skip_anonymous",
@@ -78,23 +91,111 @@ def _present(text: str | None) -> str | None:
     return text if text and not text.isspace() else None
 
 
-def _braze_id_in(integrations: Mapping[str, Any] | None) -> str | None:
-    if not integrations:
-        return None
-    options = integrations.get("Braze")
-    if isinstance(options, Mapping):
-        value = options.get("braze_id")
-        if isinstance(value, str) and value.strip():
-            return value
+#: The keys of the destination's object in ``integrations``: Segment's spelling, then
+#: RudderStack's (its SDKs accept all three).
+BRAZE_OPTIONS: Final = ("Braze", "braze", "BRAZE")
+#: The same, as a set: ``OPTION_KEYS.isdisjoint(integrations)`` is the per-event test that
+#: an event has no options (most have none; rule bodies inline it, it runs per event).
+OPTION_KEYS: Final = frozenset(BRAZE_OPTIONS)
+
+Where = tuple[str | int, ...]
+_INTEGRATIONS: Final[Where] = ("integrations",)
+_CONTEXT_INTEGRATIONS: Final[Where] = ("context", "integrations")
+
+
+def _options_in(integrations: Mapping[str, Any] | None, base: Where,
+                found: list[tuple[Mapping[str, Any], Where]]) -> None:
+    if integrations:
+        for key in BRAZE_OPTIONS:
+            options = integrations.get(key)
+            if options is not None:
+                # ``"Braze": true`` only says that the destination is on.
+                if isinstance(options, Mapping) and options:
+                    found.append((options, (*base, key)))
+                return
+
+
+def braze_options(event: SegmentEvent) -> list[tuple[Mapping[str, Any], Where]]:
+    """The destination's per-event options objects with their paths, in the order they
+    are read: ``integrations.Braze`` (or ``braze``, ``BRAZE``), then
+    ``context.integrations.Braze``. Empty for most events."""
+    found: list[tuple[Mapping[str, Any], Where]] = []
+    _options_in(event.integrations, _INTEGRATIONS, found)
+    context = event.context
+    if context is not None:
+        _options_in(context.integrations, _CONTEXT_INTEGRATIONS, found)
+    return found
+
+
+def _option(event: SegmentEvent, *names: str) -> tuple[Any, Where] | None:
+    """The first per-event option of these ``names`` that is set (not ``null``), and its
+    path."""
+    for options, where in braze_options(event):
+        for name in names:
+            value = options.get(name)
+            if value is not None:
+                return value, (*where, name)
     return None
 
 
 def braze_id_of(event: SegmentEvent) -> str | None:
     """``integrations.Braze.braze_id``, else ``context.integrations.Braze.braze_id``."""
-    found = _braze_id_in(event.integrations)
-    if found is None and event.context is not None:
-        found = _braze_id_in(event.context.integrations)
-    return found
+    found = _option(event, "braze_id")
+    if found is not None:
+        value = found[0]
+        if isinstance(value, str) and value.strip():
+            return value
+    return None
+
+
+def _alias_override(event: SegmentEvent) -> UserAlias | None:
+    """``integrations.Braze.alias`` as a user alias; ``None`` when the event has none. An
+    alias without both a non-blank ``alias_name`` and ``alias_label`` rejects the event:
+    sending its events to another profile than it names would not be faithful."""
+    found = _option(event, "alias")
+    if found is None:
+        return None
+    value, where = found
+    if not isinstance(value, Mapping):
+        reject(where, "expected an object {alias_name, alias_label}")
+    parts = []
+    for name in ("alias_name", "alias_label"):
+        part = value.get(name)
+        if isinstance(part, int | float) and not isinstance(part, bool):
+            part = str(part)  # ids: numbers become strings
+        if not isinstance(part, str) or not part.strip():
+            reject((*where, name), "required: a non-blank string (the alias needs both "
+                                   "alias_name and alias_label)")
+        parts.append(part)
+    return UserAlias(parts[0], parts[1])
+
+
+def anonymous_alias(event: SegmentEvent, settings: Settings) -> UserAlias | None:
+    """The user alias of the event's user in alias mode: ``integrations.Braze.alias``
+    when the event sets one, else ``{alias_name: anonymousId, alias_label}``; ``None``
+    without either."""
+    override = _alias_override(event)
+    if override is not None:
+        return override
+    anonymous_id = _present(event.anonymous_id)
+    return None if anonymous_id is None else UserAlias(anonymous_id, settings.alias_label)
+
+
+def app_id_of(event: SegmentEvent, scope: Scope) -> str | None:
+    """The app id of the event's custom events and purchases: ``integrations.Braze.app_id``
+    (or ``appId``, RudderStack's spelling; numbers become strings), else the ``app_id``
+    setting. A blank value counts as not set; one of another type is left out with a
+    notice."""
+    found = _option(event, "app_id", "appId")
+    if found is not None:
+        value, where = found
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        if not isinstance(value, str):
+            scope.notice(where, "expected a string; the app_id setting is used")
+        elif value.strip():
+            return value
+    return scope.settings.app_id
 
 
 def email_of(event: SegmentEvent) -> str | None:
@@ -122,9 +223,9 @@ def resolve(event: SegmentEvent, settings: Settings) -> Identifier | None:
     if braze_id is not None:
         return Identifier("braze_id", braze_id)
     if settings.anonymous_users == "alias":
-        anonymous_id = _present(event.anonymous_id)
-        if anonymous_id is not None:
-            return Identifier("user_alias", UserAlias(anonymous_id, settings.alias_label))
+        alias = anonymous_alias(event, settings)
+        if alias is not None:
+            return Identifier("user_alias", alias)
     if settings.email_identifier:
         email = email_of(event)
         if email is not None:
@@ -149,18 +250,47 @@ def skip_anonymous(event: SegmentEvent, scope: Scope) -> tuple[Output, ...]:
     return (Skip(f"no Braze identifier: the event has {has}{how}"),)
 
 
+def identify_email(event: Identify, settings: Settings) -> str | None:
+    """The valid email an identify sets: its traits' ``email`` (trimmed), else, with
+    ``context_traits``, ``context.traits.email`` (the event's own traits win)."""
+    sources = [event.traits]
+    if settings.context_traits and event.context is not None:
+        sources.append(event.context.traits)
+    for traits in sources:
+        if traits and "email" in traits:
+            email = traits["email"]
+            if isinstance(email, str) and looks_like_email(email.strip()):
+                return email.strip()
+            return None
+    return None
+
+
 def merge_anonymous(event: Identify, scope: Scope) -> tuple[Output, ...]:
-    """In alias mode, an identify with both ``userId`` and ``anonymousId`` merges the
-    anonymous alias profile into the known user (``/users/identify``, merge behaviour
-    ``merge``), so the anonymous history moves with them."""
+    """An identify with a ``userId`` merges the user's anonymous profiles into them
+    (``/users/identify``, merge behaviour ``merge``), so their history moves with them:
+    in alias mode, the alias profile (``integrations.Braze.alias``, else the
+    ``anonymousId``'s); with ``identify_by_email``, the email-only profiles of the email
+    it sets (``emails_to_identify``, in the order of ``email_prioritization``)."""
     settings = scope.settings
-    if settings.anonymous_users != "alias":
+    alias_mode = settings.anonymous_users == "alias"
+    if not alias_mode and not settings.identify_by_email:
         return ()
-    user_id, anonymous_id = _present(event.user_id), _present(event.anonymous_id)
-    if user_id is None or anonymous_id is None:
+    user_id = _present(event.user_id)
+    if user_id is None:
         return ()
-    alias = UserAlias(anonymous_id, settings.alias_label)
-    return (UsersIdentify(aliases_to_identify=(AliasToIdentify(user_id, alias),)),)
+    aliases: tuple[AliasToIdentify, ...] = ()
+    if alias_mode:
+        alias = anonymous_alias(event, settings)
+        if alias is not None:
+            aliases = (AliasToIdentify(user_id, alias),)
+    emails: tuple[EmailToIdentify, ...] = ()
+    if settings.identify_by_email:
+        email = identify_email(event, settings)
+        if email is not None:
+            emails = (EmailToIdentify(user_id, email, settings.email_prioritization),)
+    if not aliases and not emails:
+        return ()
+    return (UsersIdentify(aliases_to_identify=aliases, emails_to_identify=emails),)
 
 
 def alias_to_identify_or_merge(event: Alias, scope: Scope) -> tuple[Output, ...]:

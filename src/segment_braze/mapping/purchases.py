@@ -27,6 +27,7 @@ from ..errors import InvalidEvent, Problem, json_path
 from ..events import Track
 from ..limits import MAX_NAME, MAX_PER_PURCHASE, MAX_QUANTITY
 from .events import check_event_name
+from .identity import OPTION_KEYS, app_id_of
 from .values import check_properties_size, clean_properties
 
 if TYPE_CHECKING:
@@ -68,14 +69,20 @@ def revenue_of(properties: Mapping[str, Any] | None) -> float | int | None:
 class _Order:
     """What every purchase of one event shares."""
 
-    __slots__ = ("currency", "currency_path", "problems", "properties", "properties_bound",
-                 "scope", "time")
+    __slots__ = ("app_id", "currency", "currency_path", "problems", "properties",
+                 "properties_bound", "scope", "time")
 
     def __init__(self, properties: Mapping[str, Any], used: frozenset[str],
                  scope: Scope) -> None:
         self.scope = scope
         self.problems: list[Problem] = []
         self.time = scope.time()
+        source = scope.event
+        integrations, context = source.integrations, source.context
+        self.app_id = (app_id_of(source, scope)
+                       if (integrations and not OPTION_KEYS.isdisjoint(integrations))
+                       or (context is not None and context.integrations)
+                       else scope.settings.app_id)
         self.currency = properties.get("currency")
         self.currency_path: PathT = ("properties", "currency")
         rest = {k: v for k, v in properties.items() if k not in used}
@@ -111,7 +118,7 @@ class _Order:
             batch = min(quantity, MAX_PER_PURCHASE)
             out.append(Purchase(identifier=ident, product_id=product_id, currency=currency,
                                 price=price, quantity=batch, time=self.time,
-                                properties=properties, app_id=settings.app_id,
+                                properties=properties, app_id=self.app_id,
                                 update_existing_only=update_only))
             quantity -= batch
         return out

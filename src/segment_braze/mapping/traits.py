@@ -1,10 +1,14 @@
 """Traits -> Braze user attributes; the identify, group and context-traits rules.
 
-Reserved traits (camelCase or snake_case, and Braze's own names) become standard
-attributes through :data:`STANDARD_TRAITS`, each with its normaliser; every other trait
-is a custom attribute under Braze's naming and size rules (:mod:`.values`). A trait set
-to ``null`` unsets its attribute (``null`` is sent); an absent trait is not sent. A value
-that cannot be normalised is dropped with a notice, never sent raw.
+Braze stores a key named like one of its standard profile fields in that field, not as a
+custom attribute, and rejects or misreads a value of the wrong type. So every standard
+field has its rule in one table, :data:`STANDARD_FIELDS`: a trait of that name (or of
+Segment's spelling of it, :data:`TRAIT_SPELLINGS`) must pass it. A value the rule can
+make right by a documented rule is fixed (a date becomes ISO 8601); anything else is
+dropped with a notice, never sent raw. The keys that identify the user never come from
+traits. Every other trait is a custom attribute under Braze's naming and size rules
+(:mod:`.values`). A trait set to ``null`` unsets its attribute (``null`` is sent); an
+absent trait is not sent.
 """
 
 from __future__ import annotations
@@ -12,8 +16,9 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Mapping
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import urlsplit
 
 from dateutil import parser as dateutil_parser
 
@@ -21,8 +26,8 @@ from .._tables import LANGUAGES
 from ..braze import SubscriptionStatusSet, UserAttributes
 from ..errors import reject
 from ..events import Group, Identify, Page, Screen, Track
-from ..limits import INT64, MAX_NAME, MAX_STRING
-from ..times import parse_time
+from ..limits import INT64, MAX_NAME, MAX_STRING, MAX_YEAR
+from ..times import UTC, parse_time, render_time
 from .identity import looks_like_email
 from .values import (
     DROP,
@@ -37,12 +42,15 @@ if TYPE_CHECKING:
     from ..scope import Output, Scope
 
 __all__ = [
+    "CONTROL_KEYS",
     "GENDERS",
     "GROUP_PREFIX",
     "IDENTITY_TRAITS",
     "RESERVED_KEYS",
+    "STANDARD_FIELDS",
     "STANDARD_TRAITS",
     "SUBSCRIPTION_STATE_TRAITS",
+    "TRAIT_SPELLINGS",
     "context_traits_to_attributes",
     "group_subscription_state",
     "group_to_attributes",
@@ -51,7 +59,6 @@ __all__ = [
     "traits_to_values",
 ]
 
-UTC = timezone.utc
 Normaliser = Callable[[Any], Any]
 PathT = tuple[str | int, ...]
 
@@ -75,11 +82,9 @@ GROUP_STATES: Final = frozenset({"subscribed", "unsubscribed"})
 #: Traits that identify the user; they are identity, not attributes.
 IDENTITY_TRAITS: Final = frozenset({"id", "userId", "user_id", "anonymousId", "anonymous_id"})
 
-#: Keys of a Braze attributes object that identify or steer it: a trait of that name
-#: would hijack the object, so it is dropped with a notice.
-RESERVED_KEYS: Final = frozenset({"external_id", "braze_id", "user_alias", "alias_name",
-                                  "alias_label", "_update_existing_only", "push_token_import",
-                                  "_merge_objects"})
+#: Keys of a Braze attributes object that steer it rather than describe the user.
+CONTROL_KEYS: Final = frozenset({"_update_existing_only", "push_token_import",
+                                 "_merge_objects"})
 
 
 # -- normalisers: value -> value, or Dropped(why) -----------------------------------
@@ -254,29 +259,234 @@ def _subscription_groups(value: Any) -> Any:
     return Fixed(good, f"{message}; dropped") if good else Dropped(f"{message}; dropped")
 
 
-#: Reserved trait -> (Braze standard attribute, normaliser). Both spellings of a trait
-#: map to one attribute; when an event has both, the first one wins.
-STANDARD_TRAITS: Final[Mapping[str, tuple[str, Normaliser]]] = {
-    "firstName": ("first_name", _text),
-    "first_name": ("first_name", _text),
-    "lastName": ("last_name", _text),
-    "last_name": ("last_name", _text),
-    "email": ("email", _email),
-    "phone": ("phone", _phone),
-    "birthday": ("dob", _dob),
-    "dob": ("dob", _dob),
-    "gender": ("gender", _gender),
-    "avatar": ("image_url", _text),
-    "image_url": ("image_url", _text),
-    "home_city": ("home_city", _text),
-    "country": ("country", _country),
-    "language": ("language", _language),
-    "timezone": ("time_zone", _time_zone),
-    "time_zone": ("time_zone", _time_zone),
-    "email_subscribe": ("email_subscribe", _subscription_state),
-    "push_subscribe": ("push_subscribe", _subscription_state),
-    "subscription_groups": ("subscription_groups", _subscription_groups),
+def _boolean(value: Any) -> Any:
+    if type(value) is bool:
+        return value
+    return Dropped("expected true or false; dropped")
+
+
+def _date_time(value: Any) -> Any:
+    """Any date or date-time as Braze's ISO 8601 in UTC with milliseconds: a date alone
+    is midnight UTC, a time without an offset is UTC (Braze reads both so)."""
+    moment: datetime | None
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        moment = datetime(value.year, value.month, value.day, tzinfo=UTC)
+    elif type(value) is str and value.strip():
+        moment = _parse_date_text(value.strip())
+    else:
+        moment = None
+    if moment is None:
+        return Dropped("not a date (ISO 8601 such as 2024-05-01T12:00:00Z, or another "
+                       "full date); dropped")
+    if moment.year > MAX_YEAR:
+        return Dropped(f"a date after the year {MAX_YEAR} (Braze keeps it as text); "
+                       "dropped")
+    try:
+        return render_time(moment)
+    except OverflowError:  # its UTC time is before the year 1
+        return Dropped("a date before the year 1 in UTC; dropped")
+
+
+def _image_url(value: Any) -> Any:
+    text = _text(value)
+    if type(text) is Dropped:
+        return text
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.netloc \
+            or any(c.isspace() for c in text):
+        return Dropped("not an absolute http(s) URL; dropped")
+    return text
+
+
+def _coordinate(value: Any, bound: int) -> bool:
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and -bound <= value <= bound)
+
+
+def _integer(value: Any) -> bool:
+    return type(value) is int and -INT64 <= value < INT64
+
+
+def _short_text(value: Any) -> bool:
+    return type(value) is str and len(value) <= MAX_STRING
+
+
+def _strings(value: Any) -> bool:
+    return type(value) is list and all(_short_text(item) for item in value)
+
+
+#: A member rule: value -> the value to send, or ``None`` when it cannot be sent.
+Member = Callable[[Any], Any]
+
+
+def _as_is(check: Callable[[Any], bool]) -> Member:
+    return lambda value: value if check(value) else None
+
+
+def _id_text(value: Any) -> Any:
+    """An id as text: ids accept integers, which become strings."""
+    if _integer(value):
+        return str(value)
+    return value if _short_text(value) and value.strip() else None
+
+
+def _id_number(value: Any) -> Any:
+    """An id as an integer: a string of digits is that integer."""
+    if _integer(value):
+        return value
+    if type(value) is str and value.strip().isdigit() and len(value.strip()) <= 19:
+        number = int(value.strip())
+        return number if number < INT64 else None
+    return None
+
+
+def _members(value: Any, members: Mapping[str, tuple[Member, str]],
+             what: str) -> Any:
+    """An object of documented members: the ones Braze takes, fixed by their rules;
+    members of the wrong type or unknown to Braze dropped with a notice (the object is
+    dropped when nothing is left)."""
+    if not isinstance(value, Mapping) or not value:
+        return Dropped(f"expected an object of {what}; dropped")
+    out: dict[str, Any] = {}
+    bad = []
+    for key, item in value.items():
+        rule = members.get(key)
+        fixed = None if rule is None or item is None else rule[0](item)
+        if fixed is None:
+            bad.append(f"{key} ({rule[1] if rule is not None else 'not one of them'})")
+        else:
+            out[key] = fixed
+    if not bad:
+        return out
+    if not out:
+        return Dropped(f"expected an object of {what} ({', '.join(bad)}); dropped")
+    return Fixed(out, f"takes {what}; dropped {', '.join(bad)}")
+
+
+_FACEBOOK: Final[Mapping[str, tuple[Member, str]]] = {
+    "id": (_id_text, "expected a string"),
+    "likes": (_as_is(_strings), "expected an array of strings"),
+    "num_friends": (_as_is(_integer), "expected an integer"),
 }
+_TWITTER: Final[Mapping[str, tuple[Member, str]]] = {
+    "id": (_id_number, "expected an integer"),
+    "screen_name": (_as_is(_short_text), "expected a string"),
+    "followers_count": (_as_is(_integer), "expected an integer"),
+    "friends_count": (_as_is(_integer), "expected an integer"),
+    "statuses_count": (_as_is(_integer), "expected an integer"),
+}
+
+
+def _facebook(value: Any) -> Any:
+    return _members(value, _FACEBOOK, "id, likes, num_friends")
+
+
+def _twitter(value: Any) -> Any:
+    return _members(value, _TWITTER, "id, screen_name, followers_count, friends_count, "
+                                      "statuses_count")
+
+
+def _current_location(value: Any) -> Any:
+    if isinstance(value, Mapping) and _coordinate(value.get("latitude"), 90) \
+            and _coordinate(value.get("longitude"), 180):
+        location = {"latitude": value["latitude"], "longitude": value["longitude"]}
+        if len(value) == 2:
+            return location
+        others = ", ".join(str(k) for k in value if k not in location)
+        return Fixed(location, f"only latitude and longitude are sent; dropped: {others}")
+    return Dropped("expected {latitude, longitude}: numbers within 90 and 180 degrees; "
+                   "dropped")
+
+
+def _push_token(entry: Any) -> dict[str, str] | None:
+    if not isinstance(entry, Mapping) or not entry.keys() <= {"app_id", "token",
+                                                                "device_id"}:
+        return None
+    token = {key: entry[key] for key in ("app_id", "token", "device_id") if key in entry}
+    if not all(type(text) is str and text.strip() for text in token.values()) \
+            or "app_id" not in token or "token" not in token:
+        return None
+    return token
+
+
+def _push_tokens(value: Any) -> Any:
+    """Entries are independent (one device each): bad ones are dropped, good ones sent."""
+    if not isinstance(value, list) or not value:
+        return Dropped("expected a non-empty array of {app_id, token, device_id}; dropped")
+    tokens = [_push_token(entry) for entry in value]
+    good = [token for token in tokens if token is not None]
+    if len(good) == len(tokens):
+        return good
+    bad = [index for index, token in enumerate(tokens) if token is None]
+    message = (f"entries {bad} are not {{app_id, token, device_id (optional)}} of "
+               "non-blank strings; dropped")
+    return Fixed(good, message) if good else Dropped(message)
+
+
+#: Braze's standard user profile fields (the user attributes object) -> the rule a
+#: trait's value for the field must pass: its normaliser, which fixes what a documented
+#: rule can make right and drops the rest with a notice. ``None`` marks the keys that
+#: identify the user: they never come from traits (a trait of that name is dropped with
+#: a notice).
+STANDARD_FIELDS: Final[Mapping[str, Normaliser | None]] = {
+    "external_id": None,
+    "braze_id": None,
+    "user_alias": None,
+    "alias_name": None,
+    "alias_label": None,
+    "country": _country,
+    "current_location": _current_location,
+    "date_of_first_session": _date_time,
+    "date_of_last_session": _date_time,
+    "dob": _dob,
+    "email": _email,
+    "email_click_tracking_disabled": _boolean,
+    "email_open_tracking_disabled": _boolean,
+    "email_subscribe": _subscription_state,
+    "facebook": _facebook,
+    "first_name": _text,
+    "gender": _gender,
+    "home_city": _text,
+    "image_url": _image_url,
+    "language": _language,
+    "last_name": _text,
+    "marked_email_as_spam_at": _date_time,
+    "phone": _phone,
+    "push_subscribe": _subscription_state,
+    "push_tokens": _push_tokens,
+    "subscription_groups": _subscription_groups,
+    "time_zone": _time_zone,
+    "twitter": _twitter,
+}
+
+#: Segment's spellings of standard fields (its spec's traits, camelCase), beside Braze's
+#: own names, which are traits of the same name.
+TRAIT_SPELLINGS: Final[Mapping[str, str]] = {
+    "firstName": "first_name",
+    "lastName": "last_name",
+    "birthday": "dob",
+    "avatar": "image_url",
+    "timezone": "time_zone",
+}
+
+#: Trait -> (Braze standard field, its rule from :data:`STANDARD_FIELDS`): Segment's
+#: spellings and Braze's own names. Two spellings of one field map to it; when an event
+#: has both, the first one wins.
+STANDARD_TRAITS: Final[Mapping[str, tuple[str, Normaliser]]] = {
+    **{trait: (field, rule) for trait, field in TRAIT_SPELLINGS.items()
+       if (rule := STANDARD_FIELDS[field]) is not None},
+    **{field: (field, rule) for field, rule in STANDARD_FIELDS.items() if rule is not None},
+}
+
+#: Keys of a Braze attributes object that identify or steer it: a trait of that name
+#: would hijack the object, so it is dropped with a notice.
+RESERVED_KEYS: Final = frozenset(
+    {field for field, rule in STANDARD_FIELDS.items() if rule is None} | CONTROL_KEYS)
 
 #: Parts of the ``address`` trait that become standard attributes; the rest is not sent.
 ADDRESS: Final[Mapping[str, tuple[str, Normaliser]]] = {
@@ -293,27 +503,35 @@ _NAME_PARTS: Final = frozenset({"firstName", "first_name", "lastName", "last_nam
 class _Values:
     """Attributes under construction: standard ones remember which trait set them."""
 
-    __slots__ = ("base", "custom", "merged", "scope", "source", "standard")
+    __slots__ = ("base", "bases", "custom", "merged", "scope", "source", "standard")
 
-    def __init__(self, base: PathT, scope: Scope) -> None:
+    def __init__(self, base: PathT, scope: Scope,
+                 bases: Mapping[str, PathT] | None = None) -> None:
         self.base = base
+        #: The traits that came from elsewhere (``context.traits``) -> their base path.
+        self.bases = bases
         self.scope = scope
         self.standard: dict[str, Any] = {}
         self.source: dict[str, str] = {}
         self.custom: dict[str, Any] = {}
         self.merged: dict[str, Any] = {}
 
+    def base_of(self, trait: Any) -> PathT:
+        """Where the trait ``trait`` is in the event (for notices)."""
+        bases = self.bases
+        return self.base if bases is None else bases.get(trait, self.base)
+
     def set_standard(self, attribute: str, value: Any, source: str, path: PathT) -> None:
         if attribute in self.source:
-            self.scope.notice((*self.base, *path), f"{attribute} is already set from "
-                              f"{self.source[attribute]!r}; dropped")
+            self.scope.notice((*self.base_of(path[0]), *path), f"{attribute} is already set "
+                              f"from {self.source[attribute]!r}; dropped")
             return
         self.source[attribute] = source
         kind = type(value)
         if kind is Dropped:
-            self.scope.notice((*self.base, *path), value.message)
+            self.scope.notice((*self.base_of(path[0]), *path), value.message)
         elif kind is Fixed:
-            self.scope.notice((*self.base, *path), value.message)
+            self.scope.notice((*self.base_of(path[0]), *path), value.message)
             self.standard[attribute] = value.value
         else:
             self.standard[attribute] = value
@@ -321,15 +539,18 @@ class _Values:
 
 def traits_to_values(traits: Mapping[str, Any], base: PathT, scope: Scope, *,
                      location: Mapping[str, Any] | None = None,
-                     current_location: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
+                     current_location: bool = False,
+                     bases: Mapping[str, PathT] | None = None,
+                     ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Traits as Braze attribute values: ``(values, merged)`` where ``merged`` holds the
     ``$update`` operations that need ``_merge_objects`` (sent in an object of their own).
 
     ``location`` is ``context.location``: its ``country`` stands in for a missing
     ``address.country``; with ``current_location`` its latitude and longitude become
-    ``current_location``.
+    ``current_location`` (unless a trait set it). ``bases`` names the traits found
+    elsewhere than at ``base`` (``context.traits``), for the paths of notices.
     """
-    values = _Values(base, scope)
+    values = _Values(base, scope, bases)
     standard, source, custom = values.standard, values.source, values.custom
     standard_traits = STANDARD_TRAITS
     size = 0
@@ -367,8 +588,8 @@ def traits_to_values(traits: Mapping[str, Any], base: PathT, scope: Scope, *,
     out = values.standard
     for key, value in custom.items():
         if key in out:
-            scope.notice((*base, key), f"would overwrite the standard attribute {key} set from "
-                         f"{values.source[key]!r}; dropped")
+            scope.notice((*values.base_of(key), key), f"would overwrite the standard "
+                         f"attribute {key} set from {values.source[key]!r}; dropped")
         else:
             out[key] = value
     return out, values.merged
@@ -377,7 +598,7 @@ def traits_to_values(traits: Mapping[str, Any], base: PathT, scope: Scope, *,
 def _odd_trait(key: Any, value: Any, values: _Values) -> None:
     """A trait off the common path: ``address``, a reserved key, a bad name, a long string
     or a structured value."""
-    scope, base = values.scope, values.base
+    scope, base = values.scope, values.base_of(key)
     if key == "address":
         _address(value, values)
         return
@@ -402,7 +623,8 @@ def _address(value: Any, values: _Values) -> None:
             values.set_standard(attribute, None, "address", ("address",))
         return
     if type(value) is not dict and not isinstance(value, Mapping):
-        values.scope.notice((*values.base, "address"), "expected an object; dropped")
+        values.scope.notice((*values.base_of("address"), "address"),
+                            "expected an object; dropped")
         return
     for part, (attribute, normalise) in ADDRESS.items():
         if part in value:
@@ -432,7 +654,7 @@ def _location(location: Mapping[str, Any], values: _Values, current_location: bo
         else:
             values.standard["country"] = result
             values.source["country"] = "context.location.country"
-    if not current_location:
+    if not current_location or "current_location" in values.source:
         return
     latitude, longitude = location.get("latitude"), location.get("longitude")
     if latitude is None and longitude is None:
@@ -442,11 +664,6 @@ def _location(location: Mapping[str, Any], values: _Values, current_location: bo
     else:
         scope.notice(base, "latitude and longitude must both be numbers within range; "
                      "current_location not sent")
-
-
-def _coordinate(value: Any, bound: int) -> bool:
-    return (isinstance(value, int | float) and not isinstance(value, bool)
-            and -bound <= value <= bound)
 
 
 # -- rule bodies -----------------------------------------------------------------------
@@ -467,13 +684,41 @@ def _attributes(values: dict[str, Any], merged: dict[str, Any],
     return out
 
 
+_CONTEXT_TRAITS: Final[PathT] = ("context", "traits")
+
+
+def _context_only(context_traits: Mapping[str, Any],
+                  traits: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``context.traits`` an identify's own traits do not set: neither the same key
+    nor another spelling of the same standard field (``firstName`` beside
+    ``first_name``)."""
+    standard = STANDARD_TRAITS
+    fields = {standard[key][0] for key in traits if key in standard}
+    return {key: value for key, value in context_traits.items()
+            if key not in traits and (key not in standard or standard[key][0] not in fields)}
+
+
 def identify_to_attributes(event: Identify, scope: Scope) -> tuple[Output, ...]:
-    """Identify -> one attributes object: reserved traits to standard attributes, the
-    rest custom. (In alias mode the ``identify`` row first merges the anonymous alias,
-    ``both(merge_anonymous, identify_to_attributes)``.)"""
-    location = event.context.location if event.context is not None else None
-    values, merged = traits_to_values(event.traits or {}, ("traits",), scope,
-                                      location=location, current_location=True)
+    """Identify -> one attributes object: standard fields checked by their rules, the
+    other traits custom; ``context.location`` gives ``current_location``. With
+    ``context_traits``, ``context.traits`` too (RudderStack's SDKs put identify traits
+    there), the event's own traits winning on conflict. (The ``identify`` row first
+    merges the user's anonymous profiles, ``both(merge_anonymous,
+    identify_to_attributes)``.)"""
+    context = event.context
+    traits = event.traits or {}
+    bases = None
+    if context is not None:
+        location = context.location
+        if context.traits and scope.settings.context_traits:
+            extra = _context_only(context.traits, traits)
+            if extra:
+                traits = {**traits, **extra}
+                bases = dict.fromkeys(extra, _CONTEXT_TRAITS)
+    else:
+        location = None
+    values, merged = traits_to_values(traits, ("traits",), scope, location=location,
+                                      current_location=True, bases=bases)
     return _attributes(values, merged, scope)
 
 

@@ -430,22 +430,39 @@ def _plain_scalars(items: list[Any]) -> bool:
     return True
 
 
+def _objects(items: list[Any] | tuple[Any, ...]) -> bool:
+    """Whether ``items`` holds objects and nothing else but ``null``s."""
+    return any(isinstance(item, Mapping) for item in items) and all(
+        item is None or isinstance(item, Mapping) for item in items)
+
+
 def _array_attribute(value: list[Any] | tuple[Any, ...], walk: _Walk) -> Any:
-    if value and all(isinstance(item, Mapping) for item in value):
-        return walk.array(value, (), 0)  # an array of objects
+    if _objects(value):
+        return walk.array(value, (), 0)  # an array of objects (nulls removed)
     if len(value) > MAX_ARRAY:
         raise _Unsendable((), f"array longer than {MAX_ARRAY} items")
     return _scalars(value, (), walk)
 
 
-def _scalars(value: Any, path: tuple[str | int, ...], walk: _Walk) -> list[Any]:
+def _not_scalars(items: list[Any] | tuple[Any, ...], index: int, op: str | None) -> str:
+    """Why an array of scalars holding an object or an array at ``index`` cannot be
+    sent."""
+    if op is not None and _objects(items):
+        return f"{op!r} takes strings, numbers and booleans; objects take '${op}'"
+    if isinstance(items[index], list | tuple):
+        return "arrays of arrays are not supported (Braze's arrays are one-dimensional)"
+    return "arrays mix objects and other values"
+
+
+def _scalars(value: Any, path: tuple[str | int, ...], walk: _Walk,
+             op: str | None = None) -> list[Any]:
     if not isinstance(value, list | tuple):
         raise _Unsendable(path, "expected an array")
     out = []
     for index, item in enumerate(value):
         if isinstance(item, Mapping | list | tuple):
             walk.value(item, (*path, index), 1)  # a hostile depth rejects the event
-            raise _Unsendable((*path, index), "arrays mix objects and other values")
+            raise _Unsendable((*path, index), _not_scalars(value, index, op))
         if item is None:
             walk.fixes.append(((*path, index), "null removed from an array"))
             continue
@@ -462,7 +479,7 @@ def _object_attribute(value: Mapping[str, Any], walk: _Walk) -> Any:
             raise _Unsendable(("inc",), "'inc' takes an integer")
         return {"inc": amount}
     if keys and keys <= _SCALAR_OPS:
-        return {op: _scalars(items, (op,), walk) for op, items in value.items()}
+        return {op: _scalars(items, (op,), walk, op) for op, items in value.items()}
     if keys and keys <= _OBJECT_OPS:
         out = {}
         for op, items in value.items():

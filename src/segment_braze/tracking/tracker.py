@@ -16,7 +16,10 @@ The rule throughout is *when in doubt, send*: forgetting a value only costs a da
   operations (``inc``, ``add``/``remove``, ``$add``/``$remove``/``$update``), nested objects
   written with ``_merge_objects``, the subscription fields and values that are not plain
   JSON are always sent, and make the stored value unknown; the attributes object that
-  creates an alias profile is always sent, even with no value left;
+  creates an alias profile is always sent, even with no value left; any other object
+  with no value (an identify without traits) is left out when the store has a record of
+  the user (Braze has them: the object would change nothing), and sent when not (it may
+  create the profile);
 - a value is compared only with a *committed* one, and never while another write of it is
   in flight (that write may land after the comparison);
 - with ``commit="acknowledge"`` (the default) a write is committed when
@@ -184,7 +187,7 @@ class _Call:
     (so a later entry compares with what an earlier one changed), the slots it sends, the
     writes it makes, and the attribute names left out."""
 
-    __slots__ = ("records", "remember", "sent", "seq", "unchanged", "writes")
+    __slots__ = ("bare", "records", "remember", "sent", "seq", "unchanged", "writes")
 
     def __init__(self, seq: int, remember: bool) -> None:
         #: The translation's sequence number (0: nothing is remembered).
@@ -194,6 +197,8 @@ class _Call:
         self.sent: dict[UserKey, set[Slot]] = {}
         self.writes: dict[UserKey, dict[Slot, Any]] = {}
         self.unchanged: list[str] = []
+        #: Whether an attributes object with no value was left out.
+        self.bare = False
 
 
 #: One effect: what a part's entries do, given the part, its ``(entry, origin)`` pairs and
@@ -329,7 +334,7 @@ class Tracker:
         unchanged = tuple(call.unchanged)
         skipped = None
         if not out:
-            skipped = ("no attribute changed" if unchanged
+            skipped = ("no attribute changed" if unchanged or call.bare
                        else "the alias was already merged into this user")
         return type(translation)(requests=tuple(out), skipped=skipped,
                                  notices=translation.notices, origin=translation.origin,
@@ -477,9 +482,11 @@ class Tracker:
         """The object without its unchanged values; ``None`` when nothing is left."""
         values = obj.values
         identifier = obj.identifier
-        if not values or identifier.kind not in TRACKED_KINDS:
+        if identifier.kind not in TRACKED_KINDS:
             return obj
         user = identifier.key
+        if not values:
+            return self._bare(obj, user, call)
         record = self._record_of(user, call)
         merged_into = record.merged_into if record is not None else ()
         trusted = record.values if record is not None and not merged_into else None
@@ -545,6 +552,21 @@ class Tracker:
         return UserAttributes(identifier=identifier, values=left,
                               update_existing_only=obj.update_existing_only,
                               merge_objects=obj.merge_objects)
+
+    def _bare(self, obj: UserAttributes, user: UserKey, call: _Call) -> UserAttributes | None:
+        """An object with no value to write (an identify without traits, or whose traits
+        were all dropped): ``None`` when it changes nothing, as the user is known to
+        Braze (the store has a record of them, and no deletion or merge of them is in
+        flight). It is sent when it may create the profile: a user the store does not
+        know, and the object that creates an alias profile, always."""
+        if obj.update_existing_only is False and obj.identifier.kind == "user_alias":
+            return obj
+        record = self._record_of(user, call)
+        flights = self._flights.get(user)
+        if record is None or (flights is not None and ALL in flights):
+            return obj
+        call.bare = True
+        return None
 
     # -- changing what is known --------------------------------------------------------
 
