@@ -770,7 +770,7 @@ class TestAcknowledge:
     def test_pending_writes_are_bounded(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """Beyond MAX_PENDING, the oldest pending writes are forgotten: acknowledging
         them later commits nothing, and their attributes are unknown."""
-        monkeypatch.setattr(tracking.tracker, "MAX_PENDING", 2)
+        monkeypatch.setattr(tracking.ledger, "MAX_PENDING", 2)
         store = MemoryStore()
         t = tracker(store, commit="acknowledge")
         t.acknowledge([t.translate(identify({"plan": "free"}, user="u0")).origin])
