@@ -34,6 +34,7 @@ from segment_braze import cli
 from segment_braze import spark as ss
 from segment_braze.archive import find_sources
 from segment_braze.braze.requests import REQUEST_CLASSES
+from segment_braze.spark import translation
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -509,7 +510,7 @@ def test_rules_by_name_and_secrets_kept_on_the_driver(spark: SparkSession,
     the settings shipped there carry no secret."""
     archive, _ = generated
     settings = sb.Settings(rest_api_key="sk-secret-0123", anonymous_users="alias")
-    shipped = ss._without_secrets(settings)
+    shipped = translation._without_secrets(settings)
     assert shipped.rest_api_key is None
     lines = ss.read_archive(spark, str(archive / "1714608000" / "3.gz"))
     by_name = ss.translate_archive(lines, settings, rules="segment_braze:DEFAULT_RULES",
@@ -576,5 +577,5 @@ def test_cohort_renames_across_lanes_go_out_in_stream_order() -> None:
 
     rows = [run(10, 1, "A"), run(70, 9, "A"), run(50, 1, "B"), run(50, 2, "X", "c2"),
             run(10, 2, "Y", "c2")]
-    names = [(row["key"], row["part"]) for row in ss._once(rows)]
+    names = [(row["key"], row["part"]) for row in translation._once(rows)]
     assert names == [("c1", "A"), ("c2", "Y"), ("c1", "B"), ("c2", "X"), ("c1", "A")]
