@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from typing import IO, Any, ClassVar, Final
+from typing import IO, TYPE_CHECKING, Any, ClassVar, Final, NamedTuple
 
 from ..archive import EventLine
 from ..braze import Request
@@ -21,16 +21,22 @@ from ..errors import InvalidEvent, Problem
 from ..tracking import SUBSCRIPTION_FIELDS
 from .usage import PROG
 
+if TYPE_CHECKING:
+    from ..translate import Translation
+
 __all__ = [
     "FREE_ATTRIBUTES",
     "MAX_REASONS",
     "Accounts",
     "CurrentsTally",
     "Reasons",
+    "Rejection",
     "Rejects",
     "Tally",
     "data_points",
+    "failure",
     "objects",
+    "rejection",
 ]
 
 #: Distinct reasons kept per summary table; the rest are counted as "other reasons", so a
@@ -208,6 +214,24 @@ class Tally(Accounts):
         """Attribute values left out as unchanged."""
         self.unchanged += len(names)
 
+    def accept(self, translation: Translation) -> tuple[Request, ...]:
+        """Count one translation, translated or skipped (with its notices, the data
+        points of its requests and the values left out as unchanged): the requests to
+        write, none when it was skipped."""
+        if translation.unchanged:
+            self.count_unchanged(translation.unchanged)
+        reason = translation.skipped
+        if reason is not None:
+            self.skipped.add(reason)
+            return ()
+        self.translated += 1
+        if translation.notices:
+            self.notices += len(translation.notices)
+        requests = translation.requests
+        for request in requests:
+            self.data_points += data_points(request)
+        return requests
+
     def count_request(self, request: Request) -> None:
         """A request written (or, for ``validate``, that would be): its objects."""
         endpoint = request.endpoint
@@ -292,6 +316,42 @@ class CurrentsTally(Accounts):
         return "\n".join(lines)
 
 
+class Rejection(NamedTuple):
+    """One rejected line, as counted and written: the ``reason`` it is counted under,
+    the ``example`` message shown beside it, and the ``record`` written to ``--rejects``
+    (source, line, original, problems). Plain data, so that a worker process can make it
+    and send it back (``--jobs``)."""
+
+    reason: str
+    example: str
+    record: dict[str, Any]
+
+
+def rejection(item: EventLine, problems: Sequence[Problem], reason: str,
+              example: str = "") -> Rejection:
+    """``item`` rejected for ``problems``, counted under ``reason`` (with ``example`` as
+    the message shown beside it)."""
+    return Rejection(reason, example, {
+        "source": item.source,
+        "line": item.line,
+        "original": item.original,
+        "problems": [p.to_json() for p in problems],
+    })
+
+
+def failure(item: EventLine, error: Exception) -> Rejection:
+    """``item`` rejected because its command could not convert it: by the path of its
+    first problem (array indexes folded, so one reason covers every item), or, for any
+    other exception (a bug), as an internal error, so the run goes on."""
+    if isinstance(error, InvalidEvent):
+        first = error.problems[0] if error.problems else Problem("$", "rejected")
+        return rejection(item, error.problems, "at " + _INDEX.sub("[*]", first.path),
+                         first.message)
+    return rejection(item, (Problem("$", f"internal error, please report it: "
+                                         f"{type(error).__name__}: {error}"),),
+                     "internal error (please report it)")
+
+
 class Rejects:
     """Counts rejected lines and writes each, with its source, line number and
     problems, to ``--rejects`` (when ``out`` is not ``None``)."""
@@ -306,27 +366,16 @@ class Rejects:
             example: str = "") -> None:
         """Reject ``item``: counted under ``reason`` (with ``example`` as the message
         shown beside it) and written with every problem."""
-        self.tally.rejected.add(reason, example)
-        if self.out is None:
-            return
-        record = {
-            "source": item.source,
-            "line": item.line,
-            "original": item.original,
-            "problems": [p.to_json() for p in problems],
-        }
-        self.out.write(self.dumps(record))
-        self.out.write(b"\n")
+        self.write(rejection(item, problems, reason, example))
 
     def failed(self, item: EventLine, error: Exception) -> None:
-        """Reject a line its command could not convert: by the path of its first problem
-        (array indexes folded, so one reason covers every item), or, for any other
-        exception (a bug), as an internal error, so the run goes on."""
-        if isinstance(error, InvalidEvent):
-            first = error.problems[0] if error.problems else Problem("$", "rejected")
-            self.add(item, error.problems, "at " + _INDEX.sub("[*]", first.path),
-                     first.message)
+        """Reject a line its command could not convert (see :func:`failure`)."""
+        self.write(failure(item, error))
+
+    def write(self, rejected: Rejection) -> None:
+        """Count a rejected line and write its record."""
+        self.tally.rejected.add(rejected.reason, rejected.example)
+        if self.out is None:
             return
-        self.add(item, (Problem("$", f"internal error, please report it: "
-                                     f"{type(error).__name__}: {error}"),),
-                 "internal error (please report it)")
+        self.out.write(self.dumps(rejected.record))
+        self.out.write(b"\n")
