@@ -89,6 +89,16 @@ def _positive(text: str) -> int:
     return value
 
 
+def _jobs(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    return value
+
+
 def _add_settings(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
         "settings", "a settings file (Segment's destination keys or our names); the flags "
@@ -138,6 +148,10 @@ def _add_run(parser: argparse.ArgumentParser, *, writes: bool) -> None:
                         help="at most N objects per /users/track request across "
                              "attributes, events and purchases (accounts on a combined "
                              "limit: 50 or 75)")
+    parser.add_argument("-j", "--jobs", type=_jobs, default=1, metavar="N",
+                        help="translate in N worker processes (0: one per core; at most "
+                             "one per core); the output is the same (default: 1, in "
+                             "this process)")
     _add_state(parser, writes=writes)
     _add_settings(parser)
 

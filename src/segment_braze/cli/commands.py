@@ -23,7 +23,8 @@ from ..errors import error_reason
 from ..settings import Settings
 from ..tracking import ScratchStore, SQLiteStore, StateStore, Tracker
 from ..translate import Translator
-from .accounting import Accounts, CurrentsTally, Rejects, Tally, data_points
+from . import jobs
+from .accounting import Accounts, CurrentsTally, Rejects, Tally
 from .arguments import build_parser, load_settings
 from .inputs import read_event, read_lines, sources
 from .progress import Progress, is_terminal
@@ -65,7 +66,7 @@ def translate(sources: Sequence[Source], translator: Translator, tracker: Tracke
     number of its line among all lines read.
     """
     translate_one = translator.translate
-    skipped = tally.skipped
+    accept = tally.accept
     for item, position in read_lines(sources, tally, rejects, progress, stdin):
         try:
             translation = translate_one(item.event, position=position)
@@ -74,18 +75,7 @@ def translate(sources: Sequence[Source], translator: Translator, tracker: Tracke
         except Exception as error:  # InvalidEvent, or a bug: counted, the run goes on
             rejects.failed(item, error)
             continue
-        if translation.unchanged:
-            tally.count_unchanged(translation.unchanged)
-        reason = translation.skipped
-        if reason is not None:
-            skipped.add(reason)
-            continue
-        tally.translated += 1
-        if translation.notices:
-            tally.notices += len(translation.notices)
-        for request in translation.requests:
-            tally.data_points += data_points(request)
-            yield request
+        yield from accept(translation)
 
 
 def convert(sources: Sequence[Source], event_type: str | None, tally: CurrentsTally,
@@ -258,14 +248,20 @@ def run(args: argparse.Namespace, streams: Streams) -> int:
 
 def _run_with(args: argparse.Namespace, streams: Streams, inputs: list[Source], settings: Settings,
               store: StateStore | None, writes: bool) -> int:
-    translator = Translator(settings)
+    workers = jobs.workers_for(args.jobs)
     tracker = _tracker(store)
     tally = Tally()
     tally.tracking = store is not None
     start = time.perf_counter()
-    with _session(args, streams, inputs, tally, writes=writes) as (out, rejects, progress):
-        requests = translate(inputs, translator, tracker, tally, rejects, progress,
-                             streams.stdin)
+    with contextlib.ExitStack() as stack:
+        # The workers start first, before any output file or progress bar exists.
+        pool = stack.enter_context(jobs.Pool(settings, workers)) if workers > 1 else None
+        out, rejects, progress = stack.enter_context(
+            _session(args, streams, inputs, tally, writes=writes))
+        requests = (translate(inputs, Translator(settings), tracker, tally, rejects,
+                              progress, streams.stdin) if pool is None else
+                    jobs.translate(pool, inputs, tracker, tally, rejects, progress,
+                                   streams.stdin))
         write_requests(_batched(requests, batch=args.batch, max_total=args.max_total), out,
                        tally, _json.dumps)
     seconds = time.perf_counter() - start
@@ -338,6 +334,9 @@ def main(argv: Sequence[str] | None = None, *, stdin: IO[bytes] | None = None,
     except OSError as error:
         where = f"{error.filename}: " if error.filename else ""
         streams.stderr.write(f"{PROG}: error: {where}{error_reason(error)}\n")
+        return ERROR
+    except jobs.WorkerError as error:
+        streams.stderr.write(f"{PROG}: error: {error}\n")
         return ERROR
     except KeyboardInterrupt:
         streams.stderr.write(f"{PROG}: interrupted\n")
