@@ -46,6 +46,9 @@ SETTINGS = EXAMPLES / "settings.json"
 TIMING = re.compile(r" in [\d.]+ s(, [\d,]+ lines/s)?$", re.MULTILINE)
 
 
+USABLE_CORES = jobs.usable_cores
+
+
 @pytest.fixture(autouse=True)
 def cores(monkeypatch: pytest.MonkeyPatch) -> None:
     """Four cores, wherever the tests run: ``--jobs 2`` and ``--jobs 0`` start workers."""
@@ -272,6 +275,26 @@ def test_jobs_flag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert cli.main(["translate", "x", "--jobs", "-1"], stderr=err) == 2
     assert "--jobs" in err.getvalue()
     assert "Traceback" not in err.getvalue()
+
+
+@pytest.mark.parametrize(("files", "cores"), [
+    ({"cpu.max": "150000 100000\n"}, 1),  # cgroup v2: one and a half cores
+    ({"cpu.max": "max 100000\n"}, None),  # no limit
+    ({"quota": "200000\n", "period": "100000\n"}, 2),  # cgroup v1
+    ({"quota": "-1\n", "period": "100000\n"}, None),
+    ({}, None),  # no cgroup files at all
+])
+def test_a_containers_cpu_limit_counts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       files: dict[str, str], cores: int | None) -> None:
+    """A CPU quota caps the workers as an affinity does (in whole cores, at least one)."""
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    monkeypatch.setattr(jobs, "CPU_LIMITS", ((str(tmp_path / "cpu.max"), ""),
+                                             (str(tmp_path / "quota"),
+                                              str(tmp_path / "period"))))
+    monkeypatch.setattr(jobs, "usable_cores", USABLE_CORES)
+    affinity = len(os.sched_getaffinity(0))
+    assert jobs.usable_cores() == (affinity if cores is None else min(affinity, cores))
 
 
 def test_workers_start_from_the_settings_alone(events: list[dict[str, Any]]) -> None:

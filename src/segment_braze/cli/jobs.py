@@ -27,6 +27,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from itertools import islice
 from multiprocessing.context import BaseContext
+from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Final, NamedTuple
 
@@ -51,6 +52,7 @@ from .inputs import report
 from .progress import Progress
 
 __all__ = [
+    "CPU_LIMITS",
     "ITEMS",
     "UNIT_BYTES",
     "Pool",
@@ -102,12 +104,36 @@ class Unit(NamedTuple):
         return f"{lines[0].source} from item {lines[0].line}"
 
 
+#: Where a container's CPU limit is read: cgroup v2 (``"QUOTA PERIOD"`` in one file),
+#: then v1 (two files); a quota of ``max`` or ``-1`` is no limit.
+CPU_LIMITS: Final = (("/sys/fs/cgroup/cpu.max", ""),
+                     ("/sys/fs/cgroup/cpu/cpu.cfs_quota_us",
+                      "/sys/fs/cgroup/cpu/cpu.cfs_period_us"))
+
+
 def usable_cores() -> int:
-    """The cores this process may run on."""
+    """The cores this process may use: those it may run on (``taskset``, a CPU set), and
+    no more than a container's CPU limit allows in whole cores (at least one)."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - platforms without affinity
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    limit = _cpu_limit()
+    return cores if limit is None else max(1, min(cores, limit))
+
+
+def _cpu_limit() -> int | None:
+    """Whole cores of the CPU quota of this process's container, if it has one."""
+    for quota_file, period_file in CPU_LIMITS:
+        try:
+            fields = Path(quota_file).read_text().split()
+            if period_file:
+                fields.append(Path(period_file).read_text().strip())
+            quota, period = fields[0], fields[1]
+            return None if quota in ("max", "-1") else int(quota) // int(period)
+        except (OSError, IndexError, ValueError, ZeroDivisionError):
+            continue
+    return None
 
 
 def workers_for(jobs: int) -> int:
@@ -228,9 +254,11 @@ class Pool:
         # in the child.
         try:
             self.executor.submit(int).result()
-        except BrokenProcessPool:
+        except BaseException as error:  # Ctrl-C too: the workers stop with it
             self.close()
-            raise WorkerError("the worker processes could not start") from None
+            if isinstance(error, BrokenProcessPool):
+                raise WorkerError("the worker processes could not start") from None
+            raise
 
     def __enter__(self) -> Pool:
         return self
@@ -255,7 +283,6 @@ class Pool:
                 yield _take(*pending.popleft())
         while pending:
             yield _take(*pending.popleft())
-
 
     def _submit(self, unit: Unit) -> Future[bytes]:
         """``unit`` handed to a worker: its future outcome (a failed one once a worker
