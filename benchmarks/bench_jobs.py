@@ -22,7 +22,10 @@ core ``--jobs 2`` translates in the parent, as ``--jobs 1`` does.
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
 import os
+import pstats
 import resource
 import statistics
 import subprocess
@@ -104,6 +107,19 @@ def run_once(path: Path, jobs: int) -> dict[str, float]:
             "total": sampler.total or largest}
 
 
+def profile_parent(path: Path, jobs: int, top: int) -> None:
+    """Where the command's own process spends its time with ``--jobs``: the functions
+    with the most own CPU time in its main thread (waiting for workers is not counted;
+    the workers are not profiled)."""
+    from segment_braze import cli
+
+    profiler = cProfile.Profile(time.thread_time)
+    profiler.runcall(cli.main, ["translate", str(path), *FLAGS, "--output", os.devnull,
+                                "--jobs", str(jobs)], stderr=io.StringIO())
+    stats = pstats.Stats(profiler, stream=sys.stdout)
+    stats.sort_stats("tottime").print_stats(top)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=200_000,
@@ -114,6 +130,9 @@ def main(argv: list[str] | None = None) -> int:
                              "(1 2)")
     parser.add_argument("--cpus", type=int, nargs="+", metavar="CPU",
                         help="pin every run to these cores (as taskset -c does)")
+    parser.add_argument("--profile", type=int, default=0, metavar="TOP",
+                        help="also print the TOP functions of a profile of the command's "
+                             "own process (the parent) with the last --jobs setting")
     args = parser.parse_args(argv)
     if args.cpus:
         os.sched_setaffinity(0, args.cpus)
@@ -132,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
             walls = "  ".join(f"--jobs {jobs}: {runs[jobs][-1]['wall']:6.2f} s"
                               for jobs in args.jobs)
             print(f"  round {round_}: {walls}")
+        if args.profile:
+            profile_parent(path, args.jobs[-1], args.profile)
 
     base = args.jobs[0]
     print(f"{'':10} {'events/s':>10} {'wall s':>8} {'cpu s':>8} {'memory MB':>10} "

@@ -13,6 +13,7 @@ fails the test rather than stalling it.
 
 from __future__ import annotations
 
+import gc
 import gzip
 import importlib.util
 import io
@@ -147,6 +148,7 @@ def test_example_archive(tmp_path: Path) -> None:
     assert one.requests.count(b"\n") > 100
     assert one.rejects.count(b"\n") > 3
     assert "2,298 lines read from 9 files in (time)" in one.stderr
+    assert gc.isenabled()  # paused while the outcomes come back, and resumed
 
 
 @pytest.mark.usefixtures("small_units")
