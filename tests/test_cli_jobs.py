@@ -316,9 +316,12 @@ def test_workers_start_from_the_settings_alone(events: list[dict[str, Any]]) -> 
             assert same(outcome, translator.translate(item.event, position=position))
 
 
+#: The command in a child process, with workers forked (so that they inherit ``patch``)
+#: on four cores.
 SCRIPT = """
-import os, signal, sys
+import multiprocessing, os, signal, sys
 from segment_braze.cli import jobs, main
+multiprocessing.set_start_method("fork")
 jobs.usable_cores = lambda: 4
 {patch}
 sys.exit(main())
@@ -509,3 +512,23 @@ def test_benchmark_runs_and_reports(capsys: pytest.CaptureFixture[str],
     assert "--jobs 1 " in report
     assert "--jobs 2 " in report
     assert "speed-up" in report
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_on_a_terminal(tmp_path: Path, events: list[dict[str, Any]]) -> None:
+    """On a terminal the progress bar (tqdm: a thread of its own) runs beside the
+    workers, which were started before it; the output is the same."""
+    (tmp_path / "in.ndjson").write_bytes(stream(events))
+    outputs = []
+    for count in (1, 2):
+        terminal = Terminal()
+        assert cli.main(["translate", str(tmp_path / "in.ndjson"), "-o",
+                         str(tmp_path / f"out.{count}"), "--jobs", str(count)],
+                        stderr=terminal) == 0
+        assert "reading" in terminal.getvalue()
+        outputs.append((tmp_path / f"out.{count}").read_bytes())
+    assert outputs[0] == outputs[1]
