@@ -1,8 +1,9 @@
 """Write docs/rules.md from the rule table and the data tables its bodies read.
 
 The rules page is generated so that it cannot drift from the code: the rows, their
-matchers and emitters (with their docstrings), the event types each row can meet, and the
-constants of ``segment_braze.mapping`` all come from the modules themselves. Run
+matchers and emitters (with their docstrings, and the parts of each combinator), the
+event types each row can meet, and the constants of ``segment_braze.mapping`` all come
+from the modules themselves. Run
 
     python docs/gen_rules.py            # rewrite docs/rules.md
     python docs/gen_rules.py --check    # exit 1 when docs/rules.md is out of date
@@ -24,8 +25,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from segment_braze import _tables, limits, rules
-from segment_braze.mapping import purchases, traits, values
+from segment_braze import _tables, events, limits, rules
+from segment_braze.combinators import name_of
+from segment_braze.mapping import ecommerce, identity, purchases, traits, values
 
 PAGE = Path(__file__).with_name("rules.md")
 
@@ -124,9 +126,50 @@ def matcher_factory(matcher: object) -> Callable[..., Any] | None:
     return rules.MATCHERS.get(name)
 
 
+def combinator_factory(emitter: object) -> Callable[..., Any] | None:
+    """The public factory that built a combinator (``both`` for ``both(a, b)``), or
+    ``None`` for a plain emitter."""
+    if not hasattr(emitter, "parts"):
+        return None
+    name = repr(emitter).split("(", 1)[0]
+    factory = rules.COMBINATORS.get(name)
+    if factory is None:
+        raise LookupError(f"{emitter!r}: a combinator from no factory in rules.COMBINATORS")
+    return factory
+
+
+def emitter_lines(emitter: Any, rows: Mapping[object, str], depth: int = 0) -> list[str]:
+    """The parts of combinator ``emitter`` as Markdown list items, ``depth`` levels in: a
+    function with its docstring; a combinator with its factory's docstring, then its own
+    parts; a part that is a row's emitter refers to that row instead of repeating it."""
+    lines = []
+    for part in emitter.parts:
+        indent = "  " * depth
+        if part in rows:
+            lines.append(f"{indent}- `{name_of(part)}`: the emitter of row {rows[part]}.")
+        elif combinator_factory(part) is None:
+            lines.append(f"{indent}- `{part.__module__}.{part.__name__}`: {docstring(part)}")
+        else:
+            lines.append(f"{indent}- `{name_of(part)}`: "
+                         f"{docstring(combinator_factory(part))}")
+            lines += emitter_lines(part, rows, depth + 1)
+    return lines
+
+
+def emits(rule: rules.Rule, rows: Mapping[object, str]) -> list[str]:
+    """What a row emits: its emitter's module, name and docstring; for a combinator, the
+    combinator's docstring and, below, each part's."""
+    emit: Any = rule.emit
+    factory = combinator_factory(emit)
+    if factory is None:
+        return [f"- **emits** (`{emit.__module__}.{emit.__name__}`): {docstring(emit)}"]
+    return [f"- **emits** (`{name_of(emit)}`): {docstring(factory)}",
+            *emitter_lines(emit, rows, 1)]
+
+
 def event_types(rule: rules.Rule) -> list[str]:
     """The event types ``rule`` can meet, in the order of ``EVENT_TYPES``."""
-    return [t for t in rules.EVENT_TYPES if t in rule.types]
+    return [t for t in events.EVENT_TYPES if t in rule.types]
 
 
 def code(value: object) -> str:
@@ -163,7 +206,19 @@ which returns Braze objects, requests of other endpoints, or a `Skip` with a rea
 `Skip` ends the table and the event is counted as skipped; a *final* row that matched
 ends the table after emitting. Attributes, events and purchases of one event are then
 gathered into a single `/users/track` request, after any request of another endpoint
-(`/users/identify`, `/users/delete`, `/users/merge`) the rows emitted.
+(`/users/identify`, `/users/delete`, `/users/merge`, `/users/alias/new`,
+`/v2/subscription/status/set`, the cohort endpoints) the rows emitted.
+
+A row that builds on another row's body says so with a combinator: `both(a, b)` emits
+`a`'s outputs then `b`'s, `otherwise(a, b)` emits `b`'s when `a` emits nothing, the
+audience row's `other_traits(...)` hands an identify's other traits to the identify
+row's body, and the ecommerce order row's `ecommerce_order(...)` puts the purchase row's
+body beside (or, for an order that does not fit, in place of) the recommended event.
+`explain()` shows each part of a combinator, and says where a row's emitter ran when it
+ran inside another row.
+
+After the rows, the translator runs one step of its own, shown by `explain()` on its
+own line as `alias_profile` (`mapping.identity.add_alias_profiles`). It {alias_profile}
 
 Why a table: the whole mapping reads on one screen, `explain()` can show which row did
 what, and a pipeline changes the mapping by building a new tuple (add, replace or drop
@@ -178,9 +233,11 @@ def rows_section() -> list[str]:
            "|---|---|---|---|---|---|"]
     for index, rule in enumerate(rules.DEFAULT_RULES, 1):
         out.append(f"| {index} | `{rule.name}` | `{rule.when!r}` | "
-                   f"{codes(event_types(rule))} | `{rule.emit.__name__}` | "
+                   f"{codes(event_types(rule))} | `{name_of(rule.emit)}` | "
                    f"{'yes' if rule.final else ''} |")
     out.append("")
+    rows = {rule.emit: f"{index} (`{rule.name}`)"
+            for index, rule in enumerate(rules.DEFAULT_RULES, 1)}
     for index, rule in enumerate(rules.DEFAULT_RULES, 1):
         factory = matcher_factory(rule.when)
         if factory is None:
@@ -190,8 +247,7 @@ def rows_section() -> list[str]:
         out += [f"### {index}. `{rule.name}`{final}", "",
                 f"- **matches** (`{rule.when!r}`, for {codes(event_types(rule))}): "
                 f"{docstring(factory)}",
-                f"- **emits** (`{rule.emit.__module__}.{rule.emit.__name__}`): "
-                f"{docstring(rule.emit)}", ""]
+                *emits(rule, rows), ""]
     return out
 
 
@@ -200,7 +256,7 @@ def paths_section() -> list[str]:
            "The translator only calls the rows whose matcher can accept an event's type, "
            "in table order:", "",
            "| event type | rows |", "|---|---|"]
-    for kind in rules.EVENT_TYPES:
+    for kind in events.EVENT_TYPES:
         names = [r.name for r in rules.DEFAULT_RULES if kind in r.types]
         out.append(f"| `{kind}` | {' → '.join(code(n) for n in names)} |")
     out.append("")
@@ -281,6 +337,71 @@ def purchases_section() -> list[str]:
     ]
 
 
+def ecommerce_section() -> list[str]:
+    """The tables of the ``ecommerce`` and ``ecommerce_order`` rows."""
+    out = ["### Recommended ecommerce events (`mapping.ecommerce`)", "",
+           "With `ecommerce_events`, these tracks become Braze's recommended ecommerce "
+           "events (`ECOMMERCE_EVENTS`). "
+           f"{markdown(constant_doc(ecommerce, 'ECOMMERCE_EVENTS') or '')}", "",
+           "| Segment event | Braze event | `action` |", "|---|---|---|"]
+    for name, (braze, action) in ecommerce.ECOMMERCE_EVENTS.items():
+        out.append(f"| `{name}` | `{braze}` | {code(action) if action else ''} |")
+    out += ["", "Each Braze event's fields (`SCHEMAS`), in the order Braze's page lists them; "
+            "**bold** ones are required, and an event without them is not sent as the "
+            "recommended event (a notice names each, and the row sends what it would send "
+            "without `ecommerce_events`). Every event also takes `currency` (required: "
+            "`properties.currency`, else `default_currency`; an ISO 4217 code), `source` "
+            "(required) and `metadata`.", "",
+            "| Braze event | event-level fields | product fields |", "|---|---|---|"]
+    for braze, schema in ecommerce.SCHEMAS.items():
+        fields = ", ".join(f"**`{f}`**" if f in schema.required else f"`{f}`"
+                           for f in schema.fields)
+        products = ", ".join(f"**`{f}`**" if f in schema.product_required else f"`{f}`"
+                             for f in schema.product_fields)
+        where = "the event's own, at its level" if schema.single_product else "`products[]`"
+        out.append(f"| `{braze}` | {fields or '—'} | {where}: {products} |")
+    out += ["", f"Where each field comes from (`ORDER_FIELDS`, `PRODUCT_FIELDS`): "
+            f"{markdown(constant_doc(ecommerce, 'ORDER_FIELDS') or '')} "
+            f"{markdown(constant_doc(ecommerce, 'PRODUCT_FIELDS') or '')}", "",
+            "| Braze field | read from | as |", "|---|---|---|"]
+    kinds = {"id": "a string, or an integer as a string", "text": "a non-blank string",
+             "number": "a number (numeric strings accepted)",
+             "quantity": "a whole number >= 1; 1 when absent",
+             "objects": "an array of objects"}
+    for table, where in ((ecommerce.ORDER_FIELDS, "`properties.`"),
+                         (ecommerce.PRODUCT_FIELDS, "the product's")):
+        for name, (keys, kind) in table.items():
+            out.append(f"| `{name}` | {where} {' → '.join(code(k) for k in keys)} | "
+                       f"{kinds[kind]} |")
+    out += ["", f"`source`: `properties.source`, else `context.device.type` when it is "
+            f"{codes(sorted(ecommerce.SOURCES))}, else `{ecommerce.DEFAULT_SOURCE}`. What "
+            "has no field of its own goes into `metadata`: a product's other keys into the "
+            "product's, the event's other properties (and the keys of its own `metadata` "
+            "object) into the event's. A product that is the event's own (`Product Viewed`, "
+            "or a cart change without `products`) keeps its other keys in the event's "
+            "`metadata`.", ""]
+    return out
+
+
+def features_section() -> list[str]:
+    return [
+        "### Subscription groups from group calls (`mapping.traits`)", "",
+        f"`SUBSCRIPTION_STATE_TRAITS`: "
+        f"{markdown(constant_doc(traits, 'SUBSCRIPTION_STATE_TRAITS') or '')} "
+        f"{' → '.join(code(k) for k in traits.SUBSCRIPTION_STATE_TRAITS)}; the state "
+        "`subscribed` or `unsubscribed`, in any case.", "",
+        "### Array-of-object operations (`mapping.values.NESTED_OPERATIONS`)", "",
+        f"{markdown(constant_doc(values, 'NESTED_OPERATIONS') or '')}", "",
+        "| trait key | Braze operation |", "|---|---|",
+        *(f"| `{key}` | `{op}` |" for key, op in values.NESTED_OPERATIONS.items()), "",
+        "### Create Alias (`mapping.identity`)", "",
+        f"`CREATE_ALIAS_EVENT` = `{identity.CREATE_ALIAS_EVENT}`: "
+        f"{markdown(constant_doc(identity, 'CREATE_ALIAS_EVENT') or '')} "
+        f"`ALIAS_PROPERTIES`: {markdown(constant_doc(identity, 'ALIAS_PROPERTIES') or '')} "
+        f"{codes(identity.ALIAS_PROPERTIES)}.", "",
+    ]
+
+
 def limits_section() -> list[str]:
     out = ["### Limits (`limits`)", "",
            "Braze's documented limits, as the rule bodies apply them. A value that breaks "
@@ -301,9 +422,11 @@ def limits_section() -> list[str]:
 
 def render() -> str:
     """The whole rules page."""
-    lines = [HEAD, *rows_section(), *paths_section(), *traits_section(),
-             *genders_section(), *identity_section(), *purchases_section(),
-             *limits_section()]
+    step = docstring(identity.add_alias_profiles).split(" Returns ")[0]
+    alias_profile = step[0].lower() + step[1:]  # "It creates the profiles ..."
+    lines = [HEAD.format(alias_profile=alias_profile), *rows_section(), *paths_section(),
+             *traits_section(), *genders_section(), *identity_section(), *purchases_section(),
+             *ecommerce_section(), *features_section(), *limits_section()]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 

@@ -16,7 +16,11 @@ What is checked:
   update operations), event names and times, purchase fields, and property names, values
   and size;
 - ``/users/delete``, ``/users/identify``, ``/users/merge``, ``/users/alias/new``: their
-  shapes and at most 50 entries.
+  shapes and at most 50 entries;
+- ``/v2/subscription/status/set``: group entries with an id, a state Braze knows, users
+  by external id, email or phone (emails and phones never together), 50 users at most;
+- Braze's recommended ecommerce events (``ecommerce.*`` custom events): the properties
+  and product fields their schema requires, with their types.
 """
 
 from __future__ import annotations
@@ -442,6 +446,69 @@ def _event(obj: Any, path: Path, found: Found) -> None:
         problem = _name_problem(name) or (None if name.strip() else "blank name")
         if problem is not None:
             found.append(f"{path}.name: {problem}")
+        elif name.startswith("ecommerce."):
+            _ecommerce(name, obj.get("properties"), path, found)
+
+
+#: Braze's recommended ecommerce events: the event-level properties each requires (its
+#: "eCommerce recommended events" page), beside ``currency`` and ``source``, and whether
+#: its product is the event itself (``product_viewed``) or a ``products`` array.
+ECOMMERCE_REQUIRED: dict[str, tuple[frozenset[str], bool]] = {
+    "ecommerce.product_viewed": (frozenset({"product_id", "product_name", "variant_id",
+                                            "price"}), True),
+    "ecommerce.cart_updated": (frozenset({"cart_id"}), False),
+    "ecommerce.checkout_started": (frozenset({"checkout_id", "total_value"}), False),
+    "ecommerce.order_placed": (frozenset({"order_id", "total_value"}), False),
+    "ecommerce.order_refunded": (frozenset({"order_id", "total_value"}), False),
+    "ecommerce.order_cancelled": (frozenset({"order_id", "cancel_reason", "total_value"}),
+                                  False),
+}
+ECOMMERCE_NUMBERS = frozenset({"price", "total_value", "subtotal_value", "tax", "shipping",
+                               "total_discounts"})
+PRODUCT_REQUIRED = frozenset({"product_id", "product_name", "variant_id", "quantity",
+                              "price"})
+
+
+def _ecommerce_fields(values: dict[str, Any], required: frozenset[str], path: Path,
+                      found: Found) -> None:
+    for key in sorted(required - set(values)):
+        found.append(f"{path}.{key}: required by the recommended event's schema")
+    for key, value in values.items():
+        if key in ECOMMERCE_NUMBERS and (type(value) is bool or not _is_number(value)):
+            found.append(f"{path}.{key}: expected a number")
+        elif key == "quantity" and (type(value) is not int or value < 1):
+            found.append(f"{path}.{key}: expected a whole number >= 1")
+        elif key in ("product_id", "product_name", "variant_id", "order_id", "cart_id",
+                     "checkout_id", "cancel_reason", "source") and not _non_empty_text(value):
+            found.append(f"{path}.{key}: expected a non-empty string")
+
+
+def _ecommerce(name: str, properties: Any, path: Path, found: Found) -> None:
+    if name not in ECOMMERCE_REQUIRED:
+        found.append(f"{path}.name: not one of Braze's recommended ecommerce events")
+        return
+    if type(properties) is not dict:
+        found.append(f"{path}.properties: a recommended event needs its properties")
+        return
+    required, single = ECOMMERCE_REQUIRED[name]
+    where = f"{path}.properties"
+    _ecommerce_fields(properties, required | {"currency", "source"}, where, found)
+    if not isinstance(properties.get("currency"), str) or not _CURRENCY.match(
+            properties["currency"]):
+        found.append(f"{where}.currency: expected a three-letter upper-case code")
+    if "metadata" in properties and type(properties["metadata"]) is not dict:
+        found.append(f"{where}.metadata: expected an object")
+    if single:
+        return
+    products = properties.get("products")
+    if type(products) is not list or not products:
+        found.append(f"{where}.products: expected a non-empty array of products")
+        return
+    for index, product in enumerate(products):
+        if type(product) is not dict:
+            found.append(f"{where}.products[{index}]: expected an object")
+            continue
+        _ecommerce_fields(product, PRODUCT_REQUIRED, f"{where}.products[{index}]", found)
 
 
 def _purchase(obj: Any, path: Path, found: Found) -> None:
@@ -617,12 +684,58 @@ def _users_alias_new(body: dict[str, Any], found: Found) -> None:
                 found.append(f"{where}.{key}: expected a non-empty string")
 
 
+MAX_SUBSCRIPTION_USERS = 50
+
+
+def _subscription_status(body: dict[str, Any], found: Found) -> None:
+    _only_keys(body, {"subscription_groups"}, found)
+    groups = body.get("subscription_groups")
+    if type(groups) is not list or not groups:
+        found.append("$.subscription_groups: expected a non-empty array")
+        return
+    users = 0
+    for index, entry in enumerate(groups):
+        where = f"$.subscription_groups[{index}]"
+        if type(entry) is not dict:
+            found.append(f"{where}: expected an object")
+            continue
+        _only_keys(entry, {"subscription_group_id", "subscription_state", "external_ids",
+                           "emails", "phones", "use_double_opt_in_logic"}, found)
+        if not _non_empty_text(entry.get("subscription_group_id")):
+            found.append(f"{where}.subscription_group_id: expected a non-empty string")
+        if entry.get("subscription_state") not in GROUP_STATES:
+            found.append(f"{where}.subscription_state: expected subscribed or unsubscribed")
+        if "emails" in entry and "phones" in entry:
+            found.append(f"{where}: emails and phones cannot go together")
+        named = 0
+        for array in ("external_ids", "emails", "phones"):
+            if array not in entry:
+                continue
+            values = entry[array]
+            if type(values) is not list or not values:
+                found.append(f"{where}.{array}: expected a non-empty array")
+                continue
+            named += len(values)
+            for position, value in enumerate(values):
+                if not _non_empty_text(value):
+                    found.append(f"{where}.{array}[{position}]: expected a non-empty string")
+                elif array == "emails" and not _EMAIL.match(value):
+                    found.append(f"{where}.{array}[{position}]: not an email address")
+        if named == 0:
+            found.append(f"{where}: names no user")
+        users += named
+    if users > MAX_SUBSCRIPTION_USERS:
+        found.append(f"$.subscription_groups: {users} users; at most "
+                     f"{MAX_SUBSCRIPTION_USERS} per request")
+
+
 ENDPOINTS: dict[str, Callable[[dict[str, Any], Found], None]] = {
     "/users/track": _users_track,
     "/users/delete": _users_delete,
     "/users/identify": _users_identify,
     "/users/merge": _users_merge,
     "/users/alias/new": _users_alias_new,
+    "/v2/subscription/status/set": _subscription_status,
 }
 
 

@@ -123,6 +123,12 @@ trait_values: dict[str, st.SearchStrategy[Any]] = {
     "id": ids,
     "score": st.one_of(st.integers(), st.floats()),
     "tags": st.lists(st.one_of(strings, st.none(), st.integers()), max_size=6),
+    "pets": st.sampled_from([
+        {"add": [{"id": 1, "name": "Rex"}], "remove": [{"identifier": "id", "id": 3}],
+         "update": [{"identifier": "id", "id": 2, "age": 7}]},
+        {"update": [{"id": 2}]}, {"add": [{"id": 1}, 2]}, {"remove": [{"identifier": "k"}]},
+        {"update": [{"identifier": "id", "id": [1]}]}, {"add": "x"}]),
+    "subscription_state": st.sampled_from(["subscribed", "Unsubscribed", "opted_in", 3]),
     "visits": st.sampled_from([{"inc": 1}, {"inc": 1.5}, {"add": ["a"], "remove": ["b"]},
                                {"$add": [{"k": 1}]},
                                {"$update": [{"$identifier_key": "k", "$identifier_value": 1,
@@ -181,6 +187,58 @@ def orders() -> st.SearchStrategy[dict[str, Any]]:
         optional={"messageId": st.sampled_from(["o-1", "o-2"])})
 
 
+_ECOMMERCE_NAMES = ("Product Viewed", "Product Added", "Product Removed", "Checkout Started",
+                    "Order Completed", "Completed Order", "Order Refunded", "Order Cancelled")
+_named_products = st.fixed_dictionaries(
+    {"product_id": st.one_of(st.sampled_from(["p1", "p2"]), st.integers(0, 99)),
+     "name": st.sampled_from(["Mug", "Shirt", " "]),
+     "price": st.sampled_from([9.99, 0, "12.50", "free"])},
+    optional={"variant": st.sampled_from(["red", 7, ""]),
+              "quantity": st.sampled_from([1, 2, "3", 0, 1.5, None]),
+              "url": st.sampled_from(["https://shop/p", "x" * 300, 3]),
+              "image_url": strings, "nested": json_values(3), "metadata": json_values(2)})
+
+
+def ecommerce_tracks() -> st.SearchStrategy[dict[str, Any]]:
+    """Tracks of Segment's ecommerce events, mostly with the fields Braze's recommended
+    events need, now and then without or with wrong ones."""
+    return st.fixed_dictionaries(
+        {"type": st.just("track"), "userId": good_ids,
+         "event": st.sampled_from(_ECOMMERCE_NAMES),
+         "timestamp": good_timestamps,
+         "properties": st.fixed_dictionaries(
+             {"order_id": st.sampled_from(["o-1", 77, ""]),
+              "cart_id": st.sampled_from(["c-1", None]),
+              "total": st.sampled_from([27.5, "30", "n/a"]),
+              "reason": st.sampled_from(["changed mind", None]),
+              "product_id": st.sampled_from(["p1", None]),
+              "name": st.sampled_from(["Mug", None]),
+              "price": st.sampled_from([9.5, None]),
+              "products": st.one_of(st.lists(_named_products, min_size=1, max_size=3),
+                                    st.sampled_from([None, [], "none"]))},
+             optional={"currency": st.sampled_from(["eur", "XYZ", 3]),
+                       "tax": st.sampled_from([2, "included"]),
+                       "discounts": st.sampled_from([[{"code": "X", "amount": 1}], "X"]),
+                       "source": st.sampled_from(["web", "", 4]),
+                       "metadata": json_values(3), "extra": json_values(3)})},
+        optional={"messageId": st.sampled_from(["e-1", "e-2"]),
+                  "context": st.sampled_from([{"device": {"type": "android", "id": "d"}},
+                                              {"device": "phone"}])})
+
+
+def subscription_groups_calls() -> st.SearchStrategy[dict[str, Any]]:
+    """Group calls carrying a subscription state, for users of every identity."""
+    return st.fixed_dictionaries(
+        {"type": st.just("group"), "groupId": st.sampled_from(["sg-1", "sg-2", 5]),
+         "traits": st.fixed_dictionaries({}, optional={
+             "subscription_state": st.sampled_from(["subscribed", "UNSUBSCRIBED", "maybe"]),
+             "subscriptionState": st.sampled_from(["unsubscribed", None])})},
+        optional={"userId": st.sampled_from(["u1", "u2", ""]),
+                  "anonymousId": st.sampled_from(["a1"]),
+                  "integrations": st.just({"Braze": {"braze_id": "b1"}}),
+                  "context": st.just({"traits": {"email": "ada@example.com"}})})
+
+
 def properties() -> st.SearchStrategy[Any]:
     """Track, page and screen properties; orders with products and revenue now and then."""
     order = st.fixed_dictionaries({}, optional={
@@ -189,6 +247,16 @@ def properties() -> st.SearchStrategy[Any]:
         "revenue": st.sampled_from([25, 9.99, "12.5", "n/a", None, float("nan"), True]),
         "currency": st.sampled_from(["usd", "EUR", "EUR", "XYZ", None, 3]),
         "order_id": strings,
+        "total": st.sampled_from([27.5, "30", "n/a", None]),
+        "cart_id": strings,
+        "reason": strings,
+        "product_id": ids,
+        "name": strings,
+        "price": st.sampled_from([9.99, "5", "free", None]),
+        "source": st.sampled_from(["web", "", 4]),
+        "metadata": st.one_of(json_objects(3), st.just("none")),
+        "alias_name": strings,
+        "alias_label": st.sampled_from(["email", "", None]),
     })
     return st.one_of(order, st.builds(lambda a, b: {**b, **a}, order, json_objects(8)),
                      json_objects(8))
@@ -197,7 +265,9 @@ def properties() -> st.SearchStrategy[Any]:
 good_event_names = st.one_of(
     st.sampled_from(["Signed Up", "Order Completed", "order_completed", " ORDER-COMPLETED ",
                      "Completed Order", "Checkout Finished", "Product Viewed",
-                     "Viewed Home Page", "Loaded a Page"]),
+                     "Viewed Home Page", "Loaded a Page", "Product Added", "Product Removed",
+                     "Checkout Started", "Order Refunded", "Order Cancelled",
+                     "Create Alias"]),
     st.text(min_size=1, max_size=10),
 )
 bad_event_names = st.sampled_from(["", "   ", "$purchase", "x" * 256, 3, None, ["Signed Up"]])
@@ -333,8 +403,10 @@ names = st.lists(st.sampled_from(["Signed Up", "Order Completed", "Loaded a Page
 @st.composite
 def settings(draw: st.DrawFn, *, strict: bool | None = False) -> sb.Settings:
     """Arbitrary valid settings: identity, page, purchase and context-traits settings,
-    allow or block lists. ``strict=None`` draws that too."""
+    allow or block lists, and the feature settings (ecommerce events, subscription groups,
+    array-of-object operations, Create Alias). ``strict=None`` draws that too."""
     lists = draw(st.sampled_from(["none", "allow", "block"]))
+    ecommerce = draw(st.booleans())
     return sb.Settings(
         rest_api_key=draw(st.sampled_from([None, "key-for-tests"])),
         rest_endpoint=draw(st.sampled_from([None, "US-03", "eu"])),
@@ -353,5 +425,10 @@ def settings(draw: st.DrawFn, *, strict: bool | None = False) -> sb.Settings:
         context_traits=draw(st.booleans()),
         event_allowlist=draw(names) if lists == "allow" else None,
         event_blocklist=draw(names) if lists == "block" else None,
+        ecommerce_events=ecommerce,
+        ecommerce_purchases=ecommerce and draw(st.booleans()),
+        group_subscription_groups=draw(st.booleans()),
+        nested_array_operations=draw(st.booleans()),
+        create_alias=draw(st.booleans()),
         strict=draw(st.booleans()) if strict is None else strict,
     )

@@ -532,3 +532,72 @@ def test_progress_bar_on_a_terminal(tmp_path: Path, events: list[dict[str, Any]]
         assert "reading" in terminal.getvalue()
         outputs.append((tmp_path / f"out.{count}").read_bytes())
     assert outputs[0] == outputs[1]
+
+
+def one_of_each() -> list[Any]:
+    """A request of every class the library has, each with entries of every kind."""
+    from segment_braze.braze import (
+        REQUEST_CLASSES,
+        AliasToIdentify,
+        CohortChange,
+        CohortName,
+        CohortUsers,
+        Event,
+        MergeUpdate,
+        NewAlias,
+        Purchase,
+        SubscriptionStatusSet,
+        UsersAliasNew,
+        UsersDelete,
+        UsersExportIds,
+        UsersIdentify,
+        UsersMerge,
+    )
+
+    alias = UserAlias("anon-1", "anonymous_id")
+    user = Identifier("external_id", "u1")
+    made = [
+        UsersTrack(attributes=(UserAttributes(identifier=Identifier("user_alias", alias),
+                                              values={"a": [1, {"b": None}]},
+                                              update_existing_only=True),),
+                   events=(Event(identifier=user, name="E", time="t", properties={"p": 1.5},
+                                 app_id="app"),),
+                   purchases=(Purchase(identifier=user, product_id="p", currency="EUR",
+                                       price=2.0, time="t", quantity=3),),
+                   origins={"attributes": ("m1",), "events": (2,), "purchases": (None,)}),
+        UsersDelete(external_ids=("u1", "u2"), origins={"external_ids": ("m", 3)}),
+        UsersIdentify(aliases_to_identify=(AliasToIdentify(external_id="u1",
+                                                           user_alias=alias),),
+                      merge_behavior="none", origins={"aliases_to_identify": ("m",)}),
+        UsersMerge(merge_updates=(MergeUpdate(merge=Identifier("user_alias", alias),
+                                              keep=user),),
+                   origins={"merge_updates": ("m",)}),
+        UsersAliasNew(user_aliases=(NewAlias(user_alias=alias, external_id="u1"),),
+                      origins={"user_aliases": ("m",)}),
+        SubscriptionStatusSet(subscription_group_id="g", subscription_state="subscribed",
+                              external_ids=("u1",), emails=("a@example.com",),
+                              origins={"subscription_groups": ("m", "m")}),
+        CohortName(cohort_id="c", name="N", created_at="t", origins={"cohort_id": ("m",)}),
+        CohortUsers(cohort_id="c", cohort_changes=(
+            CohortChange(user_ids=("u1",), aliases=(alias,), device_ids=("d",)),),
+            times=("t1", None, "t3"), origins={"cohort_changes": ("m", 1, 2)}),
+        UsersExportIds(external_ids=("u1",), user_aliases=(alias,), fields_to_export=("f",),
+                       origins={"external_ids": ("m",), "user_aliases": ("m",)}),
+    ]
+    assert {type(request) for request in made} == set(REQUEST_CLASSES)
+    return made
+
+
+def test_every_request_class_crosses_in_the_compact_form() -> None:
+    """One request of each class, alone and together, with notices: equal field for
+    field (origins and times too), and never as a pickle."""
+    from segment_braze.errors import Notice
+
+    requests = one_of_each()
+    for translation in (*(sb.Translation(requests=(r,), origin="m") for r in requests),
+                        sb.Translation(requests=tuple(requests), origin=7,
+                                       notices=(Notice("$.x", "dropped", "track"),)),
+                        sb.Translation(skipped="no Braze identifier", origin=None)):
+        data = transfer.encode(translation)
+        assert not isinstance(_marshalled(data), bytes)
+        assert same(transfer.decode(data), translation)

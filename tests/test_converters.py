@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 import segment_braze as sb
-from segment_braze import converters
+from segment_braze import converters, times
+from segment_braze.events import EVENT_CLASSES, EVENT_MODELS, EVENT_TYPES
 
 UTC = timezone.utc
 T = "2024-05-01T12:00:00Z"
@@ -48,18 +49,18 @@ class TestStrictScalars:
     def test_no_str_of_other_types(self, value: Any) -> None:
         """A string field refuses non-strings (no ``str(["x"])``)."""
         with pytest.raises((TypeError, ValueError)):
-            converters.segment.structure(value, str)
+            converters.make_converter().structure(value, str)
 
     @pytest.mark.parametrize("value", ["false", "true", "0", 1, 0, 1.5, None, ["x"]])
     def test_no_bool_of_other_types(self, value: Any) -> None:
         """A boolean field refuses non-booleans (no ``"false"`` -> True)."""
         with pytest.raises((TypeError, ValueError)):
-            converters.segment.structure(value, bool)
+            converters.make_converter().structure(value, bool)
 
     @pytest.mark.parametrize("value", [True, False])
     def test_booleans_stay_booleans(self, value: bool) -> None:
         """Real booleans pass."""
-        assert converters.segment.structure(value, bool) is value
+        assert converters.make_converter().structure(value, bool) is value
 
     @pytest.mark.parametrize(("field", "value", "path"), [
         ("event", ["Signed Up"], "$.event"),
@@ -152,8 +153,8 @@ class TestDates:
         def forbidden(_: str) -> datetime:
             raise AssertionError("dateutil called for a form fromisoformat reads")
 
-        monkeypatch.setattr(converters, "isoparse", forbidden)
-        parsed = converters.parse_time(text)
+        monkeypatch.setattr(times, "isoparse", forbidden)
+        parsed = times.parse_time(text)
         assert parsed == expected
         assert parsed.tzinfo is not None
 
@@ -167,13 +168,13 @@ class TestDates:
         """Nanosecond times (Go, Java) and other ISO forms are read; dateutil is called
         exactly when this Python's fromisoformat cannot read the text."""
         calls: list[str] = []
-        original: Callable[[str], datetime] = converters.isoparse
+        original: Callable[[str], datetime] = times.isoparse
 
         def counting(value: str) -> datetime:
             calls.append(value)
             return original(value)
 
-        monkeypatch.setattr(converters, "isoparse", counting)
+        monkeypatch.setattr(times, "isoparse", counting)
         assert sent_time(track(timestamp=text)) == expected
         try:
             datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -345,3 +346,74 @@ class TestBrazeOut:
         """Request models built directly render their documented bodies."""
         assert sb.UsersDelete(external_ids=("a", "b")).to_json() == {"external_ids": ["a", "b"]}
         assert sb.UsersTrack().to_json() == {}
+
+
+class TestFactory:
+    """Converters are built on demand, one per translator; nothing is built on import."""
+
+    def test_each_call_builds_a_new_converter(self) -> None:
+        """make_converter() gives a fresh SegmentConverter every time."""
+        first, second = converters.make_converter(), converters.make_converter()
+        assert isinstance(first, converters.SegmentConverter)
+        assert first is not second
+
+    def test_a_given_converter_structures_alike(self) -> None:
+        """structure_event with a converter of one's own gives the same model, and the
+        same problems."""
+        converter = converters.make_converter()
+        event = track(timestamp=T, userId=7, properties={"a": 1})
+        assert converters.structure_event(event, converter) == (
+            converters.structure_event(event))
+        with pytest.raises(sb.InvalidEvent) as caught:
+            converter.structure_event(track(userId=True))
+        assert [p.path for p in caught.value.problems] == ["$.userId"]
+
+    def test_pickling_rebuilds_it(self) -> None:
+        """A pickled converter is built again on the other side, not shipped."""
+        import pickle
+
+        data = pickle.dumps(converters.make_converter())
+        assert b"structure_Track" not in data
+        copy = pickle.loads(data)  # noqa: S301 - bytes this test made
+        assert isinstance(copy, converters.SegmentConverter)
+        assert copy.structure_event(track()).event == "Signed Up"
+
+    def test_every_event_type_has_its_model(self) -> None:
+        """The converter reads every type of the one table of models."""
+        converter = converters.make_converter()
+        for kind, model in EVENT_MODELS.items():
+            data = {"type": kind, "event": "e", "groupId": "g", "previousId": "p"}
+            assert type(converter.structure_event(data)) is model
+        assert tuple(EVENT_MODELS) == EVENT_TYPES
+        assert tuple(EVENT_MODELS.values()) == EVENT_CLASSES
+
+
+class TestPublicHooks:
+    """The strict string and identifier checks, shared with the Currents converter."""
+
+    @pytest.mark.parametrize("value", ["", "x", "é" * 10])
+    def test_strings(self, value: str) -> None:
+        """A string passes as it is."""
+        assert converters.structure_string(value) is value
+
+    @pytest.mark.parametrize("value", [1, 1.0, True, None, ["x"], {"a": 1}])
+    def test_not_strings(self, value: Any) -> None:
+        """Anything else is a TypeError naming what came."""
+        with pytest.raises(TypeError, match=r"expected a string, got"):
+            converters.structure_string(value)
+
+    @pytest.mark.parametrize(("value", "expected"), [("u1", "u1"), (7, "7"), (7.0, "7")])
+    def test_identifiers(self, value: Any, expected: str) -> None:
+        """Strings, integers and integral floats become strings."""
+        assert converters.structure_identifier(value) == expected
+
+    @pytest.mark.parametrize("value", [1.5, True, None, ["x"]])
+    def test_not_identifiers(self, value: Any) -> None:
+        """Fractions, booleans and containers are refused."""
+        with pytest.raises(TypeError):
+            converters.structure_identifier(value)
+
+    def test_too_long(self) -> None:
+        """More than 1 MB of text is refused outright."""
+        with pytest.raises(ValueError, match="longer than 1 MB"):
+            converters.structure_string("x" * 1_000_001)

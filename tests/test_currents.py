@@ -19,11 +19,13 @@ import segment_braze as sb
 from segment_braze import InvalidEvent
 from segment_braze.currents import (
     EXPORTS,
+    CurrentsConverter,
     CurrentsEvent,
     CurrentsResult,
     convert,
     convert_many,
     export,
+    make_converter,
     markdown_table,
     message_id,
     parse,
@@ -273,6 +275,49 @@ class TestConvertMany:
             raise AssertionError("read too far")
         stream = convert_many(events(), event_type="users.behaviors.Uninstall")
         assert next(stream).status == "translated"
+
+
+class TestConverter:
+    """The Currents converter is built on demand (make_converter), never on import."""
+
+    EVENT: ClassVar[dict[str, Any]] = TestConvert.EVENT
+
+    def test_a_converter_of_ones_own(self) -> None:
+        """parse, convert and to_segment take a converter and give what they give
+        without one."""
+        converter = make_converter()
+        assert isinstance(converter, CurrentsConverter)
+        assert converter is not make_converter()
+        assert parse(self.EVENT, converter=converter) == parse(self.EVENT)
+        assert convert(self.EVENT, converter=converter) == convert(self.EVENT)
+        assert to_segment(self.EVENT, converter=converter) == to_segment(self.EVENT)
+        with pytest.raises(InvalidEvent) as caught:
+            convert({**self.EVENT, "time": "soon"}, converter=converter)
+        assert [p.path for p in caught.value.problems] == ["$.time"]
+
+    def test_convert_many_builds_one_for_the_stream(
+            self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """However many records, convert_many builds one converter."""
+        import segment_braze.currents as currents
+
+        built: list[object] = []
+        original = currents.CurrentsConverter.__init__
+
+        def counting(self: Any) -> None:
+            built.append(self)
+            original(self)
+
+        monkeypatch.setattr(currents.CurrentsConverter, "__init__", counting)
+        results = list(convert_many([self.EVENT] * 5))
+        assert [r.status for r in results] == ["translated"] * 5
+        assert len(built) == 1
+
+    def test_pickling_rebuilds_it(self) -> None:
+        """A pickled converter is built again, not shipped."""
+        import pickle
+
+        copy = pickle.loads(pickle.dumps(make_converter()))  # noqa: S301 - our own bytes
+        assert convert(self.EVENT, converter=copy) == convert(self.EVENT)
 
 
 # -- properties ------------------------------------------------------------------------

@@ -22,6 +22,7 @@ import attrs
 import pytest
 
 import segment_braze as sb
+from segment_braze.combinators import name_of
 from segment_braze.mapping import traits
 from segment_braze.settings import INSTANCES, SEGMENT_KEYS
 
@@ -87,20 +88,40 @@ class TestRulesPage:
         for row, rule in zip(rows, sb.DEFAULT_RULES, strict=True):
             assert row[2] == f"`{rule.when!r}`"
             assert set(_codes(row[3])) == set(rule.types)
-            assert row[4] == f"`{rule.emit.__name__}`"
+            assert row[4] == f"`{name_of(rule.emit)}`"
             assert (row[5] == "yes") == rule.final
 
     def test_docstrings_of_matchers_and_emitters_are_quoted(self,
                                                            gen_rules: ModuleType) -> None:
-        """The page carries the first words of every matcher's and emitter's docstring."""
+        """The page carries the first words of every matcher's and emitter's docstring,
+        and of each combinator's and each of its parts'."""
         page = gen_rules.render()
+
+        def documented(emit: Any) -> list[Any]:
+            factory = gen_rules.combinator_factory(emit)
+            if factory is None:
+                return [emit]
+            return [factory, *(d for part in emit.parts for d in documented(part))]
+
         for rule in sb.DEFAULT_RULES:
             factory = gen_rules.matcher_factory(rule.when)
             assert factory is not None, rule.name
-            for documented in (factory, rule.emit):
-                first = gen_rules.markdown(" ".join((documented.__doc__ or "").split()))[:40]
-                assert first, f"{rule.name}: {documented.__name__} has no docstring"
+            for function in (factory, *documented(rule.emit)):
+                first = gen_rules.markdown(" ".join((function.__doc__ or "").split()))[:40]
+                assert first, f"{rule.name}: {function.__name__} has no docstring"
                 assert first in page, rule.name
+
+    def test_combinators_show_their_parts(self, gen_rules: ModuleType) -> None:
+        """A combinator row lists each part; a part that is another row's emitter points
+        to that row."""
+        page = gen_rules.render()
+        assert "`segment_braze.mapping.purchases.track_to_purchases`" in page
+        assert "- `track_to_event`: the emitter of row 16 (`track`)." in page
+        assert ("- `both(merge_anonymous, identify_to_attributes)`: the emitter of row 8 "
+                "(`identify`).") in page
+        assert ("- `otherwise(track_to_purchases, track_to_event)`: the emitter of row 14 "
+                "(`purchase`).") in page
+        assert "`alias_profile`" in page
 
     def test_every_standard_trait_and_gender_word_is_listed(self,
                                                             gen_rules: ModuleType) -> None:

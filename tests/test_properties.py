@@ -19,13 +19,20 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import segment_braze as sb
 from brazelimits import check, violations
-from strategies import json_objects, json_values, segment_events
+from strategies import (
+    ecommerce_tracks,
+    json_objects,
+    json_values,
+    segment_events,
+    subscription_groups_calls,
+)
 from strategies import settings as any_settings
 
 FIXED = datetime(2024, 6, 1, 8, 30, tzinfo=timezone.utc)
@@ -417,6 +424,27 @@ def test_requests_pass_braze_limits(events: list[Any], settings: sb.Settings) ->
             assert check(request) == [], (request.to_json(), check(request))
 
 
+@quick
+@given(events=st.lists(st.one_of(ecommerce_tracks(), subscription_groups_calls()),
+                       min_size=1, max_size=12),
+       settings=any_settings(strict=None))
+def test_feature_requests_pass_braze_schema(events: list[Any], settings: sb.Settings) -> None:
+    """Recommended ecommerce events meet Braze's schema (or the event is sent as without
+    the setting, with a notice per missing field), and subscription changes are bodies
+    Braze accepts, alone and batched."""
+    settings = attrs.evolve(settings, ecommerce_events=True, group_subscription_groups=True)
+    out = list(sb.Translator(settings, clock=fixed_clock).translate_many(events))
+    assert_accounted(events, out)
+    requests = [request for t in out for request in t]
+    for request in (*requests, *sb.batch(requests)):
+        assert check(request) == [], (request.to_json(), check(request))
+    for t in out:
+        fell_back = any(n.rule in ("ecommerce", "ecommerce_order") and "not sent as" in
+                        n.message for n in t.notices)
+        names = [e.name for r in t for e in getattr(r, "events", ())]
+        assert not (fell_back and any(name.startswith("ecommerce.") for name in names))
+
+
 @pytest.mark.parametrize("value", [3, 1.5, None, True, "track", [], [{"type": "track"}]])
 def test_json_that_is_not_an_object_is_rejected(value: Any) -> None:
     """A line of JSON that is not an object is rejected at ``$``, not raised."""
@@ -439,6 +467,45 @@ def test_translation_is_deterministic(events: list[dict[str, Any]],
     again = [summary(t) for t in translator.translate_many(events)]
     third = [summary(t) for t in translator.translate_many(events)]
     assert first == again == third
+
+
+@quick
+@given(events=object_inputs, settings=any_settings(strict=None))
+def test_explain_translates_as_translate_does(events: list[Any],
+                                              settings: sb.Settings) -> None:
+    """explain() (which runs each combinator part by part) gives the translation that
+    translate gives, and says "not reached" only of rows whose emitter never ran."""
+    from segment_braze.combinators import traces
+
+    def outcome(t: sb.Translation) -> tuple[Any, ...]:
+        status, skipped, _, requests, notices, problems = summary(t)
+        return status, skipped, [r[:2] for r in requests], notices, problems
+
+    translator = sb.Translator(settings, clock=fixed_clock)
+    for event in events:
+        explanation = translator.explain(event)
+        (expected,) = translator.translate_many([event])
+        assert outcome(explanation.translation) == outcome(expected)
+        ran = [t.emitter for s in explanation.steps for t in traces(s.parts) if t.ran]
+        emitters = {rule.name: rule.emit for rule in translator.rules}
+        for step in explanation.steps:
+            if (step.note or "").startswith("not reached"):
+                assert emitters[step.rule] not in ran, step.rule
+
+
+@quick
+@given(events=st.lists(segment_events(), min_size=1, max_size=3),
+       settings=any_settings(strict=None))
+def test_an_unpickled_translator_translates_the_same(events: list[dict[str, Any]],
+                                                      settings: sb.Settings) -> None:
+    """A translator that went through pickle (as multiprocessing and Spark ship it)
+    translates every event exactly as the original."""
+    import pickle
+
+    translator = sb.Translator(settings, clock=fixed_clock)
+    copy = pickle.loads(pickle.dumps(translator))  # noqa: S301 - its own bytes
+    assert [summary(t) for t in copy.translate_many(events)] == [
+        summary(t) for t in translator.translate_many(events)]
 
 
 @quick

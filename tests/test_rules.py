@@ -16,7 +16,6 @@ import attrs
 import pytest
 
 import segment_braze as sb
-from segment_braze.mapping.identity import resolve
 
 NOW = datetime(2024, 6, 1, 8, 30, tzinfo=timezone.utc)
 T = "2024-05-01T12:00:00Z"
@@ -36,7 +35,7 @@ def rule(name: str) -> sb.Rule:
 
 
 def scope(event: Any, **settings: Any) -> sb.Scope:
-    return sb.Scope(sb.Settings(**settings), event, clock, resolve)
+    return sb.Translator(sb.Settings(**settings), clock=clock).scope(event)
 
 
 def matches(name: str, event: Any, **settings: Any) -> bool:
@@ -101,8 +100,9 @@ class TestRuleTable:
     def test_names_in_order(self) -> None:
         """The rows, top to bottom."""
         assert names(sb.DEFAULT_RULES) == [
-            "delete", "alias", "audience", "event_filter", "page_filter", "anonymous",
-            "identify", "group", "context_traits", "purchase", "page", "track"]
+            "delete", "alias", "audience", "create_alias", "event_filter", "page_filter",
+            "anonymous", "identify", "subscription", "group", "context_traits", "ecommerce",
+            "ecommerce_order", "purchase", "page", "track"]
 
     def test_design_rows_keep_their_order(self) -> None:
         """The rows DESIGN lists keep DESIGN's order."""
@@ -114,25 +114,28 @@ class TestRuleTable:
         """Filters and the identity check run before any row that emits Braze objects."""
         order = names(sb.DEFAULT_RULES)
         for gate in ("event_filter", "page_filter", "anonymous"):
-            for body in ("identify", "group", "context_traits", "purchase", "page", "track"):
+            for body in ("identify", "subscription", "group", "context_traits", "ecommerce",
+                         "ecommerce_order", "purchase", "page", "track"):
                 assert order.index(gate) < order.index(body)
 
     def test_context_traits_runs_before_the_final_purchase_row(self) -> None:
-        """context_traits precedes the final purchase row, so orders keep their traits."""
+        """context_traits precedes the final order rows, so orders keep their traits."""
         order = names(sb.DEFAULT_RULES)
-        assert order.index("context_traits") < order.index("purchase")
-        assert rule("purchase").final
+        for final in ("ecommerce", "ecommerce_order", "purchase"):
+            assert order.index("context_traits") < order.index(final)
+            assert rule(final).final
 
     def test_finals(self) -> None:
-        """Exactly the gatekeeping, audience and purchase rows stop the table."""
+        """Exactly the gatekeeping rows and the rows that replace a later one are final."""
         assert [r.name for r in sb.DEFAULT_RULES if r.final] == [
-            "delete", "alias", "audience", "event_filter", "page_filter", "anonymous",
-            "purchase"]
+            "delete", "alias", "audience", "create_alias", "event_filter", "page_filter",
+            "anonymous", "subscription", "ecommerce", "ecommerce_order", "purchase"]
 
     def test_rows_print_readably(self) -> None:
         """A row's repr names its matcher and emitter, like the table's source."""
         assert repr(rule("purchase")) == (
-            "Rule('purchase', on_purchase(), track_to_purchases, final=True)")
+            "Rule('purchase', on_purchase(), otherwise(track_to_purchases, track_to_event), "
+            "final=True)")
         assert repr(rule("page")) == "Rule('page', on_type('page', 'screen'), page_to_event)"
 
     def test_rule_types(self) -> None:
@@ -389,6 +392,56 @@ class TestAudienceRule:
                           **self.SECRETS)
         assert lines["audience"].startswith("matched, emitted 2")
         assert lines["track"].startswith("not reached")
+
+
+class TestCreateAliasRule:
+    """``create_alias``: a ``Create Alias`` track becomes ``/users/alias/new``."""
+
+    ALIAS: ClassVar[dict[str, Any]] = {"alias_name": "ada@example.com", "alias_label": "email"}
+
+    def test_matcher(self) -> None:
+        """The matcher needs the setting and the exact name Segment's destination uses."""
+        event = sb.Track(event="Create Alias", user_id="u1", properties=self.ALIAS)
+        assert not matches("create_alias", event)
+        assert matches("create_alias", event, create_alias=True)
+        assert not matches("create_alias", sb.Track(event="create alias", user_id="u1"),
+                           create_alias=True)
+
+    def test_off_by_default_it_is_a_custom_event(self) -> None:
+        """Without the setting the event stays what it always was: a custom event."""
+        t = run(track(event="Create Alias", properties=self.ALIAS))
+        assert [endpoint for endpoint, _ in bodies(t)] == ["/users/track"]
+
+    def test_adds_the_alias_to_the_known_user(self) -> None:
+        """With a userId the alias is added to that user."""
+        t = run(track(event="Create Alias", properties={**self.ALIAS, "extra": 1}),
+                create_alias=True)
+        assert bodies(t) == [("/users/alias/new", {"user_aliases": [
+            {"alias_name": "ada@example.com", "alias_label": "email", "external_id": "u1"}]})]
+
+    def test_without_a_user_id_creates_an_alias_only_profile(self) -> None:
+        """Without one (no Braze identifier needed), Braze makes an alias-only profile."""
+        t = run({"type": "track", "anonymousId": "a1", "event": "Create Alias",
+                 "properties": self.ALIAS, "timestamp": T}, create_alias=True)
+        assert bodies(t) == [("/users/alias/new", {"user_aliases": [
+            {"alias_name": "ada@example.com", "alias_label": "email"}]})]
+
+    def test_runs_before_the_event_filters(self) -> None:
+        """The allow and block lists govern custom events, which this is not."""
+        t = run(track(event="Create Alias", properties=self.ALIAS), create_alias=True,
+                event_blocklist=["Create Alias"])
+        assert t.status == "translated"
+
+    @pytest.mark.parametrize("properties", [{}, {"alias_name": "a"}, {"alias_label": " "},
+                                            {"alias_name": 7, "alias_label": "l"}])
+    def test_both_properties_are_required(self, properties: dict[str, Any]) -> None:
+        """A missing or blank alias_name or alias_label rejects the event, by path."""
+        paths = [path for path, _ in rejected(track(event="Create Alias",
+                                                    properties=properties),
+                                              create_alias=True)]
+        assert paths == [f"$.properties.{key}" for key in ("alias_name", "alias_label")
+                         if type(properties.get(key)) is not str
+                         or not properties[key].strip()]
 
 
 class TestEventFilterRule:
@@ -676,6 +729,58 @@ class TestIdentifyRule:
         assert "! $.traits.gender" in text
 
 
+class TestSubscriptionRule:
+    """``subscription``: a group call's subscription state sets the subscription group."""
+
+    def group(self, **traits: Any) -> dict[str, Any]:
+        return {"type": "group", "userId": "u1", "groupId": "sg-1", "traits": traits,
+                "timestamp": T}
+
+    def test_matcher(self) -> None:
+        """The matcher needs the setting and a subscription state trait, either spelling."""
+        for key in ("subscription_state", "subscriptionState"):
+            event = sb.Group(group_id="g", user_id="u1", traits={key: "subscribed"})
+            assert not matches("subscription", event)
+            assert matches("subscription", event, group_subscription_groups=True)
+        assert not matches("subscription", sb.Group(group_id="g", user_id="u1"),
+                           group_subscription_groups=True)
+
+    @pytest.mark.parametrize(("given", "state"), [("subscribed", "subscribed"),
+                                                  (" Unsubscribed ", "unsubscribed")])
+    def test_sets_the_group_state_by_external_id(self, given: str, state: str) -> None:
+        """The state (any case) goes to /v2/subscription/status/set, not to an attribute."""
+        t = run(self.group(subscriptionState=given), group_subscription_groups=True)
+        assert bodies(t) == [("/v2/subscription/status/set", {"subscription_groups": [
+            {"subscription_group_id": "sg-1", "subscription_state": state,
+             "external_ids": ["u1"]}]})]
+
+    def test_by_email_for_a_user_identified_by_email(self) -> None:
+        """A user identified by email is named by that email."""
+        t = run({**self.group(subscription_state="unsubscribed"), "userId": None,
+                 "context": {"traits": {"email": "ada@example.com"}}},
+                group_subscription_groups=True, email_identifier=True)
+        assert bodies(t)[0][1]["subscription_groups"][0]["emails"] == ["ada@example.com"]
+
+    def test_other_states_keep_the_group_attribute(self) -> None:
+        """A state Braze does not know is noticed; the membership attribute is sent."""
+        t = run(self.group(subscription_state="pending"), group_subscription_groups=True)
+        assert attributes_of(t) == {"external_id": "u1", "ab_segment_group_sg-1": True}
+        assert notices(t) == ["$.traits.subscription_state"]
+
+    def test_a_user_the_endpoint_cannot_name_keeps_the_group_attribute(self) -> None:
+        """The endpoint takes external ids and emails, not braze_ids or aliases."""
+        t = run({**self.group(subscription_state="subscribed"), "userId": None,
+                 "integrations": {"Braze": {"braze_id": "b1"}}},
+                group_subscription_groups=True)
+        assert attributes_of(t) == {"braze_id": "b1", "ab_segment_group_sg-1": True}
+        assert notices(t) == ["$.traits.subscription_state"]
+
+    def test_blank_group_id_is_rejected(self) -> None:
+        """The group id names the subscription group: a blank one rejects the event."""
+        assert rejected({**self.group(subscription_state="subscribed"), "groupId": " "},
+                        group_subscription_groups=True) == [("$.groupId", "subscription")]
+
+
 class TestGroupRule:
     """``group``: membership becomes ``ab_segment_group_<groupId>: true``."""
 
@@ -756,6 +861,147 @@ class TestContextTraitsRule:
         """Identify calls use their own traits; explain says the row is not for them."""
         lines = explained({**identify(), "context": {"traits": {"a": 1}}}, context_traits=True)
         assert lines["context_traits"] == "not for identify"
+
+
+class TestEcommerceRule:
+    """``ecommerce``: ecommerce tracks become Braze's recommended ecommerce events."""
+
+    VIEWED: ClassVar[dict[str, Any]] = {
+        "product_id": "p1", "sku": "S-1", "name": "Shirt", "variant": "red", "price": "19.5",
+        "currency": "eur", "url": "https://shop/p1", "image_url": "https://shop/p1.png",
+        "category": "tops", "value": 19.5}
+
+    @pytest.mark.parametrize("name", ["Product Viewed", "product_viewed", "Viewed Product",
+                                      "Product Added", "Product Removed", "Checkout Started",
+                                      "Order Refunded", "ORDER CANCELLED"])
+    def test_matcher(self, name: str) -> None:
+        """The matcher needs the setting and a name of the table, compared loosely."""
+        event = sb.Track(event=name, user_id="u1")
+        assert not matches("ecommerce", event)
+        assert matches("ecommerce", event, ecommerce_events=True)
+
+    def test_matcher_leaves_orders_to_the_order_row(self) -> None:
+        """What the purchase row would take is the ecommerce_order row's."""
+        order = sb.Track(event="Order Completed", user_id="u1")
+        assert not matches("ecommerce", order, ecommerce_events=True)
+        viewed = sb.Track(event="Product Viewed", user_id="u1", properties={"revenue": 1})
+        assert not matches("ecommerce", viewed, ecommerce_events=True,
+                           log_purchase_when_revenue_present=True)
+
+    def test_product_viewed(self) -> None:
+        """The product's fields at the event's level; the rest in metadata."""
+        t = run(track(event="Product Viewed", properties=self.VIEWED), ecommerce_events=True)
+        ((_, body),) = bodies(t)
+        assert body["events"][0]["name"] == "ecommerce.product_viewed"
+        assert body["events"][0]["properties"] == {
+            "product_id": "p1", "product_name": "Shirt", "variant_id": "red",
+            "image_url": "https://shop/p1.png", "product_url": "https://shop/p1",
+            "price": 19.5, "currency": "EUR", "source": "web",
+            "metadata": {"sku": "S-1", "category": "tops", "value": 19.5}}
+
+    @pytest.mark.parametrize(("name", "action"), [("Product Added", "add"),
+                                                  ("Product Removed", "remove")])
+    def test_cart_updated_wraps_the_events_product(self, name: str, action: str) -> None:
+        """A cart change without products describes one product: the event's own."""
+        t = run(track(event=name, properties={"cart_id": "c1", "product_id": "p1",
+                                              "name": "Shirt", "price": 5, "brand": "B"}),
+                ecommerce_events=True)
+        event = bodies(t)[0][1]["events"][0]
+        assert event["name"] == "ecommerce.cart_updated"
+        assert event["properties"] == {
+            "cart_id": "c1", "action": action, "currency": "USD",
+            "products": [{"product_id": "p1", "product_name": "Shirt", "variant_id": "p1",
+                          "quantity": 1, "price": 5}],
+            "source": "web", "metadata": {"brand": "B"}}
+
+    def test_source_from_the_device(self) -> None:
+        """Without properties.source, an iOS or Android device names the source."""
+        t = run({**track(event="Product Viewed", properties=self.VIEWED),
+                 "context": {"device": {"type": "iOS", "id": "d1"}}}, ecommerce_events=True)
+        assert bodies(t)[0][1]["events"][0]["properties"]["source"] == "ios"
+
+    @pytest.mark.parametrize("device", ["iPhone", 3, {"type": 7}, {"type": "web"}])
+    def test_a_device_that_names_no_source_is_ignored(self, device: Any) -> None:
+        """A context.device that is no object, or names no mobile type, rejects nothing."""
+        t = run({**track(event="Product Viewed", properties=self.VIEWED),
+                 "context": {"device": device}}, ecommerce_events=True)
+        assert bodies(t)[0][1]["events"][0]["properties"]["source"] == "web"
+
+    def test_an_event_that_cannot_meet_the_schema_stays_a_custom_event(self) -> None:
+        """A missing required field is noticed, and the event is sent as before."""
+        t = run(track(event="Order Cancelled", properties={"order_id": "o1", "total": 3}),
+                ecommerce_events=True)
+        event = bodies(t)[0][1]["events"][0]
+        assert event["name"] == "Order Cancelled"
+        assert notices(t) == ["$.properties.cancel_reason", "$.properties.products"]
+
+    def test_a_fallen_back_event_gives_its_value_notices_once(self) -> None:
+        """The notices of what the event is sent as instead are not doubled."""
+        t = run(track(event="Order Cancelled", properties={
+            "order_id": "o1", "total": 3, "tax": "included", "note": "x" * 300}),
+                ecommerce_events=True)
+        assert notices(t) == ["$.properties.cancel_reason", "$.properties.products",
+                              "$.properties.note"]
+
+    def test_explain_shows_the_fallback(self) -> None:
+        """explain() shows both parts of the row."""
+        lines = explained(track(event="Checkout Started"), ecommerce_events=True)
+        assert lines["ecommerce"] == "matched, emitted 1"
+
+
+class TestEcommerceOrderRule:
+    """``ecommerce_order``: an order becomes ecommerce.order_placed instead of purchases."""
+
+    ORDER: ClassVar[dict[str, Any]] = {
+        "order_id": "o1", "total": 27.5, "revenue": 22.5, "currency": "USD",
+        "products": [{"product_id": "p1", "name": "Shirt", "price": 19, "quantity": 1},
+                     {"product_id": "p2", "name": "Hat", "price": 3, "quantity": 2,
+                      "color": "red"}]}
+
+    def test_matcher(self) -> None:
+        """The matcher takes the ecommerce events the purchase row would take."""
+        order = sb.Track(event="Order Completed", user_id="u1")
+        assert not matches("ecommerce_order", order)
+        assert matches("ecommerce_order", order, ecommerce_events=True)
+        assert not matches("ecommerce_order", order, ecommerce_events=True,
+                           purchase_events=["Checkout"])
+        assert not matches("ecommerce_order", sb.Track(event="Checkout", user_id="u1"),
+                           ecommerce_events=True, purchase_events=["Checkout"])
+
+    def test_order_placed_instead_of_purchases(self) -> None:
+        """By default the order is one ecommerce.order_placed, and no purchase."""
+        t = run(track(event="Order Completed", properties=self.ORDER), ecommerce_events=True)
+        ((_, body),) = bodies(t)
+        assert list(body) == ["events"]
+        properties = body["events"][0]["properties"]
+        assert body["events"][0]["name"] == "ecommerce.order_placed"
+        assert properties["total_value"] == 27.5
+        assert properties["metadata"] == {"revenue": 22.5}
+        assert properties["products"][1] == {"product_id": "p2", "product_name": "Hat",
+                                             "variant_id": "p2", "quantity": 2, "price": 3,
+                                             "metadata": {"color": "red"}}
+
+    def test_with_purchases_too(self) -> None:
+        """With ecommerce_purchases the purchases are logged beside the event."""
+        t = run(track(event="Order Completed", properties=self.ORDER), ecommerce_events=True,
+                ecommerce_purchases=True)
+        ((_, body),) = bodies(t)
+        assert [e["name"] for e in body["events"]] == ["ecommerce.order_placed"]
+        assert [p["product_id"] for p in body["purchases"]] == ["p1", "p2"]
+
+    def test_an_order_that_cannot_meet_the_schema_becomes_purchases(self) -> None:
+        """A revenue-only order has no products: it is the purchase row's, as before."""
+        t = run(track(event="Order Completed", properties={"revenue": 5}),
+                ecommerce_events=True)
+        ((_, body),) = bodies(t)
+        assert list(body) == ["purchases"]
+        assert notices(t) == ["$.properties.order_id", "$.properties.products"]
+
+    def test_explain_says_why_the_purchases_did_not_run(self) -> None:
+        """The purchase body's trace says it did not run, and why."""
+        text = str(sb.Translator(sb.Settings(ecommerce_events=True), clock=clock).explain(
+            track(event="Order Completed", properties=self.ORDER)))
+        assert "ecommerce_purchases is off" in text
 
 
 class TestPurchaseRule:

@@ -9,6 +9,7 @@ right source events. The "Sending requests" page's example runs against the same
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
 import os
@@ -228,94 +229,116 @@ class TestEndToEnd:
         fake.refused.clear()
 
 
-# -- the example of the "Sending requests" page -----------------------------------------
+# -- the examples of the "Sending requests" page -----------------------------------------
 
 
-def load_example() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("send_example", EXAMPLE)
+SERVICE = ROOT / "docs" / "examples" / "service.py"
+
+
+def load_example(path: Path = EXAMPLE) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(path.stem + "_example", path)
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
 
 
-class FakeTime:
-    """A clock that moves only when the code under test sleeps."""
-
-    def __init__(self) -> None:
-        self.now = NOW
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
 class TestExample:
-    def test_page_shows_the_tested_example(self) -> None:
-        """docs/sending.md quotes docs/examples/send.py in full, unchanged."""
+    @pytest.mark.parametrize("path", [EXAMPLE, SERVICE])
+    def test_page_shows_the_tested_example(self, path: Path) -> None:
+        """docs/sending.md quotes each example file in full, unchanged."""
         page = (ROOT / "docs" / "sending.md").read_text(encoding="utf-8")
         blocks = re.findall(r"```python\n(.*?)```", page, re.DOTALL)
-        assert EXAMPLE.read_text(encoding="utf-8") in blocks
+        assert path.read_text(encoding="utf-8") in blocks
 
-    def test_sends_retries_and_paces(self, braze: tuple[FakeBraze, str]) -> None:
-        """429 then success, a spent window, 503 then success with an error, 400: the
-        example waits as told, retries, and reports every event once."""
+    def test_the_urllib_transport_returns_errors_too(self, braze: tuple[FakeBraze, str]
+                                                     ) -> None:
+        """urllib raises for 4xx and 5xx: the transport turns them back into answers."""
         fake, url = braze
         example = load_example()
         settings_ = sb.Settings(rest_endpoint=url, rest_api_key=KEY)
-        time = FakeTime()
-        sender = example.Sender(settings_, sleep=time.sleep, clock=time.clock)
-        fake.answers.extend([
-            answer(429, {"message": "Rate limit exceeded"}, x_ratelimit_remaining="0",
-                   x_ratelimit_reset=str(int(NOW) + 5)),
-            answer(201, x_ratelimit_remaining="0", x_ratelimit_reset=str(int(NOW) + 7)),
-            answer(503, b"Service Unavailable"),
-            answer(201, {"message": "success", "errors": [
-                {"type": "bad event", "input_array": "events", "index": 4}]}),
-            answer(400, {"message": "Bad Request"}),
-        ])
-        outcomes = by_origin(list(example.send_all(
-            requests_of(track_events(160), settings_), sender)))
+        fake.answers.extend([answer(429, {"message": "Rate limit exceeded"},
+                                    x_ratelimit_reset="1750000005"),
+                             answer(400, {"message": "Bad Request"})])
+        (request,) = requests_of(track_events(1), settings_)
+        limited = example.post(request.to_http(settings_))
+        refused = example.post(request.to_http(settings_))
+        assert (limited[0], limited[1]["x-ratelimit-reset"]) == (429, "1750000005")
+        assert (refused[0], json.loads(refused[2])) == (400, {"message": "Bad Request"})
 
-        assert time.sleeps == [5.0, 2.0, 1.0]
-        assert len(fake.received) == 5
-        assert fake.received[0] == fake.received[1], "the retry resends the same body"
-        assert len(outcomes) == 160
-        assert {n for n in range(160) if outcomes[f"m{n}"].status == "delivered"} == set(
-            range(150))
-        assert {o for o, v in outcomes.items() if v.errors} == {"m79"}
-        assert {(v.status, v.message) for n, v in outcomes.items()
-                if int(n[1:]) >= 150} == {("failed", "Bad Request")}
-
-    def test_gives_up_after_the_last_attempt(self, braze: tuple[FakeBraze, str]) -> None:
-        fake, url = braze
-        example = load_example()
-        settings_ = sb.Settings(rest_endpoint=url, rest_api_key=KEY)
-        time = FakeTime()
-        sender = example.Sender(settings_, max_attempts=3, sleep=time.sleep,
-                                clock=time.clock)
-        fake.answers.extend([answer(502, b"Bad Gateway")] * 3)
-        (outcome,) = sender.send(requests_of(track_events(1), settings_)[0])
-        assert (outcome.status, time.sleeps) == ("retry", [1.0, 2.0])
-
-    def test_runs_as_a_script(self, braze: tuple[FakeBraze, str], tmp_path: Path) -> None:
-        """``python docs/examples/send.py <endpoint> <file>`` sends a file of events."""
+    def test_runs_as_a_script_and_resumes(self, braze: tuple[FakeBraze, str],
+                                          tmp_path: Path) -> None:
+        """``python docs/examples/send.py <endpoint> <file>`` sends a file of events; run
+        again, its journal sends nothing twice."""
         fake, url = braze
         events = [*track_events(3), {"type": "page", "userId": "u1"},
                   {"type": "track", "userId": "u9"}]
         path = tmp_path / "events.ndjson"
         path.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
-        done = subprocess.run([sys.executable, str(EXAMPLE), url, str(path)],  # noqa: S603
-                              capture_output=True, text=True, timeout=60, check=False,
-                              env={**os.environ, "BRAZE_REST_API_KEY": KEY})
-        assert done.returncode == 0, done.stderr
-        assert json.loads(done.stdout) == {"delivered": 3, "rejected": 1, "skipped": 1}
+        runs = [subprocess.run([sys.executable, str(EXAMPLE), url, str(path)],  # noqa: S603
+                               capture_output=True, text=True, timeout=60, check=False,
+                               env={**os.environ, "BRAZE_REST_API_KEY": KEY})
+                for _ in range(2)]
+        assert [run.returncode for run in runs] == [0, 0], runs[0].stderr
+        first, second = (json.loads(run.stdout) for run in runs)
+        assert (first["delivered"], first["skipped"]) == (3, 0)
+        assert (second["delivered"], second["skipped"]) == (0, 3)
         assert [path for path, _ in fake.received] == ["/users/track"]
+
+    def test_the_service_flushes_every_tick(self, braze: tuple[FakeBraze, str]) -> None:
+        """Events POSTed to the webhook receiver reach Braze at the next flush, a bad
+        one is answered 400, and unchanged traits are left out across flushes."""
+        import httpx
+
+        fake, url = braze
+        service_module = load_example(SERVICE)
+        settings_ = sb.Settings(rest_endpoint=url, rest_api_key=KEY)
+
+        async def post_event(port: int, event: Any) -> bytes:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            body = json.dumps(event).encode()
+            writer.write(b"POST /segment HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                         b"application/json\r\nContent-Length: " + str(len(body)).encode()
+                         + b"\r\n\r\n" + body)
+            await writer.drain()
+            status = (await reader.readline()).split()[1]
+            writer.close()
+            return status
+
+        async def scenario() -> tuple[list[bytes], Any]:
+            async with httpx.AsyncClient() as client:
+                async def transport(request: sb.HttpRequest) -> httpx.Response:
+                    return await client.request(request.method, request.url,
+                                                headers=dict(request.headers),
+                                                content=request.body)
+
+                service = service_module.Service(settings_, transport, every=0.05)
+                ready = asyncio.Event()
+                task = asyncio.create_task(service.run(0, ready))
+                await ready.wait()
+                identify = {"type": "identify", "userId": "u1", "traits": {"plan": "pro"},
+                            "timestamp": "2024-05-01T12:00:00Z"}
+                statuses = [await post_event(service.port, {**identify, "messageId": "i1"}),
+                            await post_event(service.port, {"type": "nonsense"})]
+                while not service.reports:
+                    await asyncio.sleep(0.01)
+                statuses.append(await post_event(service.port,
+                                                 {**identify, "messageId": "i2"}))
+                statuses.append(await post_event(service.port, track_events(1)[0]))
+                while len(service.reports) < 2:
+                    await asyncio.sleep(0.01)
+                task.cancel()
+                return statuses, service
+
+        statuses, service = asyncio.run(scenario())
+        assert statuses == [b"200", b"400", b"200", b"200"]
+        assert [body for _, body in fake.received] == [
+            {"attributes": [{"external_id": "u1", "plan": "pro"}]},
+            {"events": [{"external_id": "u0", "name": "Clicked",
+                         "time": "2024-05-01T12:00:00.000Z"}]}]
+        assert [r.delivered for r in service.reports] == [1, 1]
 
 
 # -- interpret_response on its own -------------------------------------------------------

@@ -14,6 +14,7 @@ import attrs
 import pytest
 
 import segment_braze as sb
+from segment_braze.settings import SEGMENT_KEYS
 
 #: Instance -> (REST host, SDK host, dashboard hosts), as Braze documents them.
 INSTANCES: dict[str, tuple[str, str, tuple[str, ...]]] = {
@@ -325,6 +326,39 @@ class TestFields:
         assert s.session_timeout_in_seconds == 30
         assert s.automatic_in_app_message_registration_enabled is True
 
+    def test_feature_settings_are_off(self) -> None:
+        """Every setting that changes what an event becomes is off by default."""
+        s = sb.Settings()
+        assert (s.ecommerce_events, s.ecommerce_purchases, s.group_subscription_groups,
+                s.nested_array_operations, s.create_alias, s.cohort_device_ids) == (
+                    False,) * 6
+        assert s.cohort_audiences is None
+
+    def test_feature_settings_under_our_names_beside_segments_keys(self) -> None:
+        """Segment's destination has no key for them: they are read under our names, in
+        either form of from_mapping and as from_segment's overrides."""
+        ours = {"ecommerce_events": True, "ecommerce_purchases": True,
+                "group_subscription_groups": True, "nested_array_operations": True,
+                "create_alias": True}
+        expected = sb.Settings(app_id="a", **ours)
+        assert sb.Settings.from_mapping({"apiKey": "a", **ours}) == expected
+        assert sb.Settings.from_mapping({"app_id": "a", **ours}) == expected
+        assert sb.Settings.from_segment({"apiKey": "a"}, **ours) == expected
+        assert not {k for k, v in SEGMENT_KEYS.items() if v in ours}
+
+    @pytest.mark.parametrize(("field", "value"), [
+        ("ecommerce_purchases", True), ("cohort_device_ids", True),
+        ("cohort_audiences", ["vip"]), ("cohort_audiences", [])])
+    def test_a_setting_without_the_one_it_needs_is_refused(self, field: str,
+                                                          value: Any) -> None:
+        """A setting that would silently do nothing without another one is named."""
+        with pytest.raises(sb.InvalidSettings, match="only applies with") as caught:
+            sb.Settings(**{field: value})
+        assert caught.value.key == field
+        secrets = {"cohort_client_secret": "c", "cohort_partner_api_key": "p"}
+        assert getattr(sb.Settings(**{field: value}, ecommerce_events=True, **secrets),
+                       field) == (frozenset(value) if field == "cohort_audiences" else value)
+
     def test_frozen_and_keyword_only(self) -> None:
         """Settings cannot be changed after creation nor built positionally."""
         s = sb.Settings()
@@ -343,6 +377,8 @@ class TestFields:
         ("purchase_events", "Order Completed"), ("purchase_events", ["Order", ""]),
         ("purchase_events", [3]),
         ("event_allowlist", "Signed Up"), ("event_blocklist", [1, 2]),
+        ("ecommerce_events", "yes"), ("group_subscription_groups", 1),
+        ("nested_array_operations", None), ("create_alias", "true"),
         ("anonymous_users", "maybe"), ("alias_label", ""), ("alias_label", 3),
         ("default_currency", "XYZ"), ("default_currency", "dollars"),
         ("default_currency", None),

@@ -29,10 +29,8 @@ import segment_braze as sb
 from segment_braze import tracking
 from segment_braze.braze import (
     Identifier,
-    NewAlias,
     UserAlias,
     UserAttributes,
-    UsersAliasNew,
     UsersIdentify,
     UsersTrack,
     user_key,
@@ -275,8 +273,7 @@ class TestComparison:
                                "$new_object": {"age": 4}}]}
         for _ in range(2):
             objects = attributes(t.translate(identify({"pets": update})))
-            assert objects == [{"external_id": "u1"},  # the identify's own object, empty
-                               {"external_id": "u1", "_merge_objects": True, "pets": update}]
+            assert objects == [{"external_id": "u1", "_merge_objects": True, "pets": update}]
         assert sent(t.translate(identify({"pets": pets}))) == {"pets": pets}
 
     def test_nested_object_merged_with_merge_objects_is_forgotten(self) -> None:
@@ -445,6 +442,47 @@ class TestIdentifyMerge:
         assert self.endpoints(again) == ["/users/track"]
         assert sent(again) == {"plan": "pro"}
 
+    def test_delivered_settles_only_what_its_request_carried(self) -> None:
+        """``delivered(request)`` (a 2xx without errors, as delivery tells it): the
+        /users/track request, batched with another event of the same user, settles the
+        other event and not the merge; the merge, delivered on its own, is remembered."""
+        t = tracker(commit="acknowledge", anonymous_users="alias")
+        first = t.translate(self.event())
+        other = t.translate(identify({"seats": 3}, user="u1"))
+        identify_request, track_request = first.requests
+        (merged_track,) = sb.batch([track_request, *other.requests])
+        assert merged_track.origins["attributes"] == (first.origin, other.origin)
+        # Nothing committed (the merge in flight makes u1's values unknown), but only
+        # the merge is left waiting.
+        assert t.tracker.delivered(merged_track) == 0
+        assert t.tracker.pending == 1
+        assert t.tracker.delivered(identify_request) == 0
+        assert t.tracker.pending == 0
+        again = t.translate(self.event())
+        assert self.endpoints(again) == ["/users/track"]
+        assert sent(again) == {"plan": "pro"}
+
+    def test_an_event_split_between_requests_is_settled_part_by_part(self) -> None:
+        """Two attributes objects of one event (a rule of one's own) batched into two
+        requests: each request's delivery commits its own object's values only."""
+        def two_users(event: Any, scope: sb.Scope) -> list[Any]:
+            return [UserAttributes(identifier=Identifier("external_id", user),
+                                   values={"plan": event.traits["plan"]})
+                    for user in ("u1", "u2")]
+        rules = (sb.Rule("both", sb.on_type("identify"), two_users, final=True),
+                 *sb.DEFAULT_RULES)
+        t = Pipeline(sb.Settings(), MemoryStore(), "acknowledge", rules)
+        first = t.translate(identify({"plan": "pro"}))
+        requests = sb.batch(first.requests, max_objects=1)
+        assert [r.origins["attributes"] for r in requests] == [(first.origin,)] * 2
+        assert t.tracker.delivered(requests[1]) == 1
+        assert t.tracker.pending == 1
+        assert known(t.tracker.store, "external_id:u2") == {"plan": "pro"}
+        assert known(t.tracker.store, "external_id:u1") is None
+        assert t.tracker.delivered(requests[0]) == 1
+        assert t.tracker.pending == 0
+        assert t.translate(identify({"plan": "pro"})).skipped == "no attribute changed"
+
     def test_merge_is_remembered_once_delivered(self) -> None:
         """Acknowledging both requests commits the merge too."""
         t = tracker(commit="acknowledge", anonymous_users="alias")
@@ -454,41 +492,32 @@ class TestIdentifyMerge:
         assert t.translate(self.event()).skipped == "no attribute changed"
 
 
-def _create_alias_rules() -> tuple[sb.Rule, ...]:
-    """The default table with a rule of one's own: ``Create Alias`` adds the alias in
-    ``properties.alias`` to the user through ``/users/alias/new``."""
-    def create_alias(event: Any, scope: sb.Scope) -> list[Any]:
-        alias = UserAlias(event.properties["alias"], "crm")
-        return [UsersAliasNew(user_aliases=(NewAlias(user_alias=alias,
-                                                     external_id=event.user_id),))]
-    at = [rule.name for rule in sb.DEFAULT_RULES].index("track")
-    return (*sb.DEFAULT_RULES[:at],
-            sb.Rule("create_alias", sb.on_event("Create Alias"), create_alias, final=True),
-            *sb.DEFAULT_RULES[at:])
+#: ``Create Alias`` with ``create_alias`` on adds this alias to the user.
+NEW_ALIAS = {"alias_name": "crm-7", "alias_label": "crm"}
 
 
 class TestNewAlias:
-    """``/users/alias/new`` (from a rule of one's own) joins the alias to the user: the
+    """``/users/alias/new`` (the ``create_alias`` row) joins the alias to the user: the
     user's values become unknown, and writes through the alias are never dropped."""
 
     def translator(self) -> Pipeline:
-        return Pipeline(sb.Settings(), MemoryStore(), "on_translate", _create_alias_rules())
+        return Pipeline(sb.Settings(create_alias=True), MemoryStore(), "on_translate")
 
     def test_a_new_alias_of_the_user_forgets_their_values(self) -> None:
         t = self.translator()
         t.translate(identify({"plan": "pro"}))
         assert t.translate(identify({"plan": "pro"})).skipped == "no attribute changed"
         created = t.translate({"type": "track", "userId": "u1", "event": "Create Alias",
-                               "properties": {"alias": "crm-7"}, "timestamp": T})
+                               "properties": NEW_ALIAS, "timestamp": T})
         assert [r.endpoint for r in created] == ["/users/alias/new"]
         assert sent(t.translate(identify({"plan": "pro"}))) == {"plan": "pro"}
 
     def test_acknowledged_with_its_request(self) -> None:
-        t = Pipeline(sb.Settings(), MemoryStore(), "acknowledge", _create_alias_rules())
+        t = Pipeline(sb.Settings(create_alias=True), MemoryStore(), "acknowledge")
         first = t.translate(identify({"plan": "pro"}))
         t.acknowledge([first.origin])
         created = t.translate({"type": "track", "userId": "u1", "event": "Create Alias",
-                               "messageId": "c1", "properties": {"alias": "crm-7"},
+                               "messageId": "c1", "properties": NEW_ALIAS,
                                "timestamp": T})
         (request,) = created.requests
         # While the alias request is pending, nothing of the user is compared or committed.
@@ -1121,6 +1150,128 @@ def test_nothing_is_lost_when_acknowledgements_are_late_or_missing(
         sent_translations.append(translation)
         t.acknowledge([translation.origin])
     assert _replay(sent_translations) == _all_attributes(stream + stream)
+
+
+def _aliased(stream: list[tuple[str, dict[str, Any] | None]],
+             data: st.DataObject) -> list[dict[str, Any]]:
+    """The stream's events, some identifies also carrying an anonymous id: with
+    ``anonymous_users="alias"`` such an event's entries travel in two requests (its
+    attributes, and the ``/users/identify`` merge of the alias into the user)."""
+    out = []
+    for event in _events(stream):
+        if event["type"] == "identify" and data.draw(st.booleans()):
+            event = {**event, "anonymousId": f"a-{event['userId']}"}
+        out.append(event)
+    return out
+
+
+def _apply_requests(profiles: dict[str, dict[str, Any]], requests: list[Any]) -> None:
+    """Braze applies requests, in order (the model knows deletions and attributes of
+    external ids; an alias merge into a user who already exists changes none of them)."""
+    for request in requests:
+        if isinstance(request, sb.UsersDelete):
+            for user in request.external_ids:
+                profiles.pop(user, None)
+        for obj in request.to_json().get("attributes", ()):
+            if "external_id" in obj:
+                _apply(profiles, obj)
+
+
+def _canonical_profiles(profiles: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return {user: {k: _canonical(v) for k, v in p.items()} for user, p in profiles.items()}
+
+
+def _acknowledge(t: Pipeline, request: Any, how: str) -> int:
+    """Tell the tracker what became of one request, as delivery does."""
+    if how == "delivered":  # a 2xx without errors
+        return t.tracker.delivered(request)
+    status = {"outcomes": 201, "retry": 503, "failed": 400}[how]
+    return t.acknowledge(interpret_response(request, status, {}, b"{}"), request=request)
+
+
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(stream=streams, data=st.data())
+def test_nothing_is_lost_when_batched_requests_are_acknowledged_late_or_never(
+        stream: list[tuple[str, dict[str, Any] | None]], data: st.DataObject) -> None:
+    """As delivery acknowledges: the translations of a few events at a time are batched
+    (an event's entries may travel in two requests), every request reaches Braze in
+    order, and each is acknowledged with its request, at once (``delivered``, or its
+    outcomes), late, out of order, after a "retry" answer, or never. Replaying what was
+    sent gives the profiles replaying every attribute gives; and so it does when the
+    stream comes again, once every acknowledgement that will come has come."""
+    t = tracker(commit="acknowledge", anonymous_users="alias")
+    events = _aliased(stream, data)
+    profiles: dict[str, dict[str, Any]] = {}
+    waiting: list[Any] = []
+
+    def send(batch_: list[Any], *, at_once: bool) -> None:
+        _apply_requests(profiles, batch_)
+        for request in batch_:
+            fate = "now" if at_once else data.draw(
+                st.sampled_from(["now", "outcomes", "later", "retry", "never"]))
+            if fate in ("now", "outcomes"):
+                _acknowledge(t, request, "delivered" if fate == "now" else "outcomes")
+            elif fate == "retry":  # sent again at once, before anything else
+                _acknowledge(t, request, "retry")
+                if data.draw(st.booleans()):
+                    _acknowledge(t, request, "delivered")
+                else:
+                    waiting.append(request)
+            elif fate == "later":
+                waiting.append(request)
+            if waiting and not at_once and data.draw(st.booleans()):
+                late = waiting.pop(data.draw(st.integers(0, len(waiting) - 1)))
+                _acknowledge(t, late, data.draw(st.sampled_from(["delivered", "outcomes"])))
+
+    def run(events_: list[dict[str, Any]], *, at_once: bool) -> None:
+        position = 0
+        while position < len(events_):
+            size = data.draw(st.integers(1, 4))
+            translated = [r for e in events_[position:position + size] for r in t.translate(e)]
+            position += size
+            send(list(sb.batch(translated, max_total=data.draw(st.integers(1, 3)))),
+                 at_once=at_once)
+
+    run(events, at_once=False)
+    assert _canonical_profiles(profiles) == _all_attributes(stream)
+    for late in data.draw(st.permutations(waiting)):
+        _acknowledge(t, late, "delivered")
+    run([{**e, "messageId": f"again-{e['messageId']}"} for e in events], at_once=True)
+    assert _canonical_profiles(profiles) == _all_attributes(stream + stream)
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(stream=streams, data=st.data())
+def test_delivered_is_acknowledging_every_origin_delivered(
+        stream: list[tuple[str, dict[str, Any] | None]], data: st.DataObject) -> None:
+    """``Tracker.delivered(request)`` does what acknowledging a delivered outcome for
+    each of the request's events does: the same commits, the same store, whatever the
+    batching and the order of the answers."""
+    events = _aliased(stream, data)
+    fast = tracker(commit="acknowledge", anonymous_users="alias")
+    slow = tracker(commit="acknowledge", anonymous_users="alias")
+    pending: list[tuple[Any, Any]] = []
+    position = 0
+    while position < len(events):
+        size = data.draw(st.integers(1, 5))
+        chunk = events[position:position + size]
+        position += size
+        max_total = data.draw(st.integers(1, 3))
+        pairs = zip(sb.batch([r for e in chunk for r in fast.translate(e)], max_total=max_total),
+                    sb.batch([r for e in chunk for r in slow.translate(e)], max_total=max_total),
+                    strict=True)
+        pending.extend(pairs)
+        for _ in range(data.draw(st.integers(0, len(pending)))):
+            a, b = pending.pop(data.draw(st.integers(0, len(pending) - 1)))
+            assert a == b
+            assert fast.tracker.delivered(a) == slow.acknowledge(
+                interpret_response(b, 201, {}, b'{"message": "success"}'), request=b)
+    for user in ("u1", "u2"):
+        key = user_key(Identifier("external_id", user))
+        assert fast.tracker.store.get(key) == slow.tracker.store.get(key)
+    assert fast.tracker.pending == slow.tracker.pending
 
 
 def _touched(translation: sb.Translation) -> set[tuple[str, str]]:

@@ -53,6 +53,7 @@ __all__ = [
     "Unreadable",
     "find_sources",
     "parse_block",
+    "parse_line",
     "read_blocks",
     "read_events",
     "read_file",
@@ -330,8 +331,12 @@ def read_file(path: StrPath) -> bytes:
 # -- lines -------------------------------------------------------------------------------
 
 
-def _line(source: str, number: int, raw: bytes, loads: Callable[[bytes], Any],
-          decode_error: tuple[type[Exception], ...]) -> EventLine:
+def parse_line(source: str, number: int, raw: bytes,
+               loads: Callable[[bytes], Any] = _json.loads,
+               decode_error: tuple[type[Exception], ...] = _json.DecodeError) -> EventLine:
+    """One raw line as an :class:`EventLine`: parsed, or why it could not be (larger than
+    an event may be, or not JSON). For readers of one's own (a Spark job reads its lines
+    itself) that must account for lines as :func:`read_events` does."""
     # Longer than the largest event the translator accepts (a line has at least as many
     # bytes as characters); Segment caps a message at 32 KB.
     if len(raw) > MAX_EVENT_CHARS:
@@ -399,7 +404,7 @@ def _parse(block: Block, loads: Callable[[bytes], Any],
     for raw in block.data.split(b"\n"):
         number += 1
         if raw and not raw.isspace():
-            yield _line(source, number, raw, loads, decode_error)
+            yield parse_line(source, number, raw, loads, decode_error)
 
 
 def parse_block(block: Block) -> Iterator[EventLine]:

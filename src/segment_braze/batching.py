@@ -175,8 +175,11 @@ class _Kind:
         self.cls = cls
         self.endpoint = endpoint
         self.batching = endpoint.batching
-        #: The combined limit of the parts (``max_total``), if it applies.
-        self.combined = max_total if endpoint.combined else None
+        #: The combined limit of the parts: ``max_total`` where it applies, and the
+        #: endpoint's own ``total_limit``, the lower of the two.
+        limits = [n for n in (max_total if endpoint.combined else None, endpoint.total_limit)
+                  if n is not None]
+        self.combined = min(limits) if limits else None
         self.parts = tuple(
             (rank, part.name, "" if part.single else part.attribute, part.users,
              (0 if part.repeat_users else 1) - rank,

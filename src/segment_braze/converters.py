@@ -1,46 +1,48 @@
 """The cattrs converter of Segment JSON in (Braze JSON out is each request's own
 ``to_json()``, see :mod:`segment_braze.braze`).
 
-``segment`` structures Segment JSON into the models of :mod:`segment_braze.events`. Its
-scalar hooks are strict: cattrs' defaults would turn ``["x"]`` into ``"['x']"`` for a
-string field and ``"false"`` into ``True`` for a boolean; here a wrong type is an error.
-Only identifiers accept numbers (and become strings). Dates are parsed with
-``datetime.fromisoformat`` first and dateutil's ISO parser only as a fallback; naive times
-are UTC. Unknown keys are ignored: real payloads carry many.
+:func:`make_converter` builds a :class:`SegmentConverter`, which structures Segment JSON
+into the models of :mod:`segment_braze.events`. Nothing is built on import: each
+:class:`~segment_braze.Translator` builds its own converter once, in ``__init__``, and a
+converter is rebuilt (never shipped) when it is pickled. Its scalar hooks are strict:
+cattrs' defaults would turn ``["x"]`` into ``"['x']"`` for a string field and ``"false"``
+into ``True`` for a boolean; here a wrong type is an error. Only identifiers accept
+numbers (and become strings). Dates are read by :func:`~segment_braze.times.parse_time`;
+naive times are UTC. Unknown keys are ignored: real payloads carry many.
 
-:func:`structure_event` turns cattrs' exception groups into one
+:meth:`SegmentConverter.structure_event` turns cattrs' exception groups into one
 :class:`~segment_braze.InvalidEvent` whose problems name wire paths (``$.userId``).
+
+The strict hooks of strings and identifiers (:func:`structure_string`,
+:func:`structure_identifier`) are public: the Currents converter checks its records'
+strings and identifiers the same way.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
-from typing import Any, Final, cast
+from datetime import datetime
+from typing import Any, Final
 
 import attrs
 import cattrs
 from cattrs.errors import ClassValidationError
 from cattrs.gen import make_dict_structure_fn, override
-from dateutil.parser import isoparse
 
 from .errors import InvalidEvent, Problem, json_path
-from .events import (
-    Alias,
-    Context,
-    Delete,
-    Group,
-    Identify,
-    Page,
-    Screen,
-    SegmentEvent,
-    Track,
-)
+from .events import EVENT_MODELS, Context, SegmentEvent
 from .limits import MAX_EVENT_CHARS
+from .times import parse_time
 
-__all__ = ["json_type", "segment", "structure_event"]
-
-UTC = timezone.utc
+__all__ = [
+    "WIRE_NAMES",
+    "SegmentConverter",
+    "json_type",
+    "make_converter",
+    "structure_event",
+    "structure_identifier",
+    "structure_string",
+]
 
 
 #: Python attribute -> wire name, for every model field whose names differ.
@@ -53,17 +55,6 @@ WIRE_NAMES: Mapping[str, str] = {
     "sent_at": "sentAt",
     "group_id": "groupId",
     "previous_id": "previousId",
-}
-
-#: Segment ``type`` -> model.
-EVENT_TYPES: Mapping[str, type[SegmentEvent]] = {
-    "identify": Identify,
-    "track": Track,
-    "page": Page,
-    "screen": Screen,
-    "group": Group,
-    "alias": Alias,
-    "delete": Delete,
 }
 
 
@@ -85,13 +76,17 @@ def json_type(value: object) -> str:
 
 
 # -- strict scalar hooks ---------------------------------------------------------------
+# Each takes cattrs' (value, type) and ignores the type; the public ones default it, so
+# they can be called with the value alone.
 
 #: A field longer than the most text an event may carry is refused outright, so a 10 MB
 #: value costs nothing.
 _TOO_LONG: Final = "longer than 1 MB"
 
 
-def _string(value: Any, _: Any) -> str:
+def structure_string(value: Any, _: Any = None) -> str:
+    """A JSON string of at most 1 MB (the most text an event may carry), as it is;
+    anything else is a ``TypeError`` (``ValueError`` when too long) naming what came."""
     if type(value) is str:
         if len(value) > MAX_EVENT_CHARS:
             raise ValueError(_TOO_LONG)
@@ -120,10 +115,13 @@ def _float(value: Any, _: Any) -> float:
 def _optional_string(value: Any, _: Any) -> str | None:
     if value is None:
         return None
-    return _string(value, None)
+    return structure_string(value)
 
 
-def _identifier(value: Any, _: Any) -> str:
+def structure_identifier(value: Any, _: Any = None) -> str:
+    """An identifier: a string of at most 1 MB, or an integer (or an integral float)
+    written as a string. Nothing else becomes a string: a boolean, an object or a
+    fraction is a ``TypeError``."""
     kind = type(value)
     if kind is str:
         if len(value) > MAX_EVENT_CHARS:
@@ -139,62 +137,24 @@ def _identifier(value: Any, _: Any) -> str:
 def _optional_identifier(value: Any, _: Any) -> str | None:
     if value is None:
         return None
-    return _identifier(value, None)
-
-
-def _parse_time_slowly(text: str) -> datetime:
-    if len(text) > 64:
-        raise ValueError("not an ISO 8601 date-time")
-    try:
-        # Python 3.10's fromisoformat does not read a trailing Z.
-        parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in ("Z", "z")
-                                        else text)
-    except ValueError:
-        try:
-            parsed = isoparse(text)
-        except (ValueError, OverflowError):
-            raise ValueError(f"{text!r} is not an ISO 8601 date-time") from None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return _in_range(parsed, text) if parsed.year in _EDGE_YEARS else parsed
-
-
-#: The years where a UTC offset can carry a time out of what a datetime holds.
-_EDGE_YEARS: Final = frozenset({1, 9999})
-
-
-def _in_range(parsed: datetime, text: str) -> datetime:
-    """``parsed`` when it has a UTC equivalent (Braze's times are UTC), else an error."""
-    try:
-        parsed.astimezone(UTC)
-    except OverflowError:
-        raise ValueError(f"{text!r} is outside the years 1 to 9999 in UTC") from None
-    return parsed
+    return structure_identifier(value)
 
 
 _fromisoformat = datetime.fromisoformat
 
 
-def parse_time(text: str) -> datetime:
-    """An ISO 8601 string as an aware datetime (naive means UTC).
-
-    ``datetime.fromisoformat`` first (fast); dateutil's strict ISO parser only for what
-    it does not read (nanoseconds before Python 3.11, week dates, ...). Raises
-    ``ValueError`` for anything else.
-    """
-    return cast(datetime, _optional_time(text, None))
-
-
 def _optional_time(value: Any, _: Any) -> datetime | None:
-    """The structure hook of the event times (and the body of :func:`parse_time`)."""
+    """The structure hook of the event times: :func:`~segment_braze.times.parse_time`,
+    with its common case (an aware time, far from the years 1 and 9999) inline, since
+    every event has up to four times."""
     if type(value) is str:
         try:
             parsed = _fromisoformat(value)
         except ValueError:
-            return _parse_time_slowly(value)
-        if parsed.tzinfo is None:
-            return parsed.replace(tzinfo=UTC)
-        return _in_range(parsed, value) if parsed.year in _EDGE_YEARS else parsed
+            return parse_time(value)
+        if parsed.tzinfo is not None and 1 < parsed.year < 9999:
+            return parsed
+        return parse_time(value)  # naive, or an offset that may leave the years 1-9999
     if value is None:
         return None
     raise TypeError(f"expected an ISO 8601 date-time string, got {json_type(value)}")
@@ -210,16 +170,9 @@ def _optional_object(value: Any, _: Any) -> Mapping[str, Any] | None:
     raise TypeError(f"expected an object, got {json_type(value)}")
 
 
-def _make_segment() -> cattrs.Converter:
-    conv = cattrs.Converter(detailed_validation=True)
-    conv.register_structure_hook(str, _string)
-    conv.register_structure_hook(bool, _boolean)
-    conv.register_structure_hook(int, _integer)
-    conv.register_structure_hook(float, _float)
-    conv.register_structure_hook(str | None, _optional_string)
-    conv.register_structure_hook(datetime | None, _optional_time)
-    conv.register_structure_hook(Mapping[str, Any] | None, _optional_object)
-
+def _context_hook(conv: cattrs.Converter) -> Callable[[Any, Any], Context | None]:
+    """The hook of ``context``: most contexts hold nothing the rules read, and share
+    one empty :class:`~segment_braze.events.Context`."""
     context_fn = make_dict_structure_fn(Context, conv)
     empty = Context()
     read = tuple(f.name for f in attrs.fields(Context))
@@ -239,48 +192,89 @@ def _make_segment() -> cattrs.Converter:
             return None
         raise TypeError(f"expected an object, got {json_type(value)}")
 
-    conv.register_structure_hook(Context | None, optional_context)
-
-    ids = {"user_id", "anonymous_id", "group_id", "previous_id"}
-    for model in EVENT_TYPES.values():
-        fields = {f.name for f in attrs.fields(model)}
-        overrides: dict[str, Any] = {"type": override(omit=True)}
-        for name in fields & WIRE_NAMES.keys():
-            hook: Callable[[Any, Any], Any] | None = None
-            if name in ids:
-                required = name in ("group_id", "previous_id")
-                hook = _identifier if required else _optional_identifier
-            overrides[name] = override(rename=WIRE_NAMES[name], struct_hook=hook)
-        conv.register_structure_hook(model, make_dict_structure_fn(model, conv, **overrides))
-    return conv
+    return optional_context
 
 
-#: Segment JSON -> event models.
-segment = _make_segment()
-
-_STRUCTURE: dict[str, Callable[[Any, Any], SegmentEvent]] = {
-    name: segment.get_structure_hook(model) for name, model in EVENT_TYPES.items()
-}
+#: The identifier fields: they accept numbers; ``group_id`` and ``previous_id`` are required.
+_IDS: Final = frozenset({"user_id", "anonymous_id", "group_id", "previous_id"})
+_REQUIRED_IDS: Final = frozenset({"group_id", "previous_id"})
 
 
-def structure_event(data: Any) -> SegmentEvent:
+class SegmentConverter(cattrs.Converter):
+    """Segment JSON -> event models: a cattrs converter with the strict hooks, the wire
+    names and one compiled hook per event type, built once (by :func:`make_converter`).
+
+    Building one takes a few milliseconds, so build it once per stream (each
+    :class:`~segment_braze.Translator` holds one). Pickling rebuilds it rather than
+    shipping its compiled hooks.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(detailed_validation=True)
+        self.register_structure_hook(str, structure_string)
+        self.register_structure_hook(bool, _boolean)
+        self.register_structure_hook(int, _integer)
+        self.register_structure_hook(float, _float)
+        self.register_structure_hook(str | None, _optional_string)
+        self.register_structure_hook(datetime | None, _optional_time)
+        self.register_structure_hook(Mapping[str, Any] | None, _optional_object)
+        self.register_structure_hook(Context | None, _context_hook(self))
+        for model in EVENT_MODELS.values():
+            overrides: dict[str, Any] = {"type": override(omit=True)}
+            for name in {f.name for f in attrs.fields(model)} & WIRE_NAMES.keys():
+                hook: Callable[[Any, Any], Any] | None = None
+                if name in _IDS:
+                    hook = structure_identifier if name in _REQUIRED_IDS \
+                        else _optional_identifier
+                overrides[name] = override(rename=WIRE_NAMES[name], struct_hook=hook)
+            self.register_structure_hook(model, make_dict_structure_fn(model, self,
+                                                                       **overrides))
+        #: Segment ``type`` -> (model, its compiled hook).
+        self._models: dict[str, tuple[type[SegmentEvent], Callable[[Any, Any], Any]]] = {
+            kind: (model, self.get_structure_hook(model))
+            for kind, model in EVENT_MODELS.items()
+        }
+
+    def __reduce__(self) -> tuple[type[SegmentConverter], tuple[()]]:
+        return (type(self), ())
+
+    def structure_event(self, data: Any) -> SegmentEvent:
+        """A Segment JSON object as its event model, or :class:`InvalidEvent` naming
+        every bad field by its wire path."""
+        if type(data) is not dict and not isinstance(data, Mapping):
+            raise InvalidEvent((Problem("$", "expected a JSON object, got "
+                                             f"{json_type(data)}"),))
+        kind = data.get("type")
+        found = self._models.get(kind) if isinstance(kind, str) else None
+        if found is None:
+            if kind is None:
+                message = "required field missing"
+            else:
+                message = (f"unknown event type {kind!r}; expected one of "
+                           f"{', '.join(EVENT_MODELS)}")
+            raise InvalidEvent((Problem("$.type", message),))
+        model, structure = found
+        try:
+            return structure(data, model)  # type: ignore[no-any-return]
+        except ClassValidationError as group:
+            raise InvalidEvent(_problems(group, ())) from None
+
+
+def make_converter() -> SegmentConverter:
+    """A new converter of Segment JSON to the event models (see
+    :class:`SegmentConverter`)."""
+    return SegmentConverter()
+
+
+def structure_event(data: Any, converter: SegmentConverter | None = None) -> SegmentEvent:
     """A Segment JSON object as its event model, or :class:`InvalidEvent` naming every
-    bad field by its wire path."""
-    if type(data) is not dict and not isinstance(data, Mapping):
-        raise InvalidEvent((Problem("$", f"expected a JSON object, got {json_type(data)}"),))
-    kind = data.get("type")
-    structure = _STRUCTURE.get(kind) if isinstance(kind, str) else None
-    if structure is None or not isinstance(kind, str):
-        if kind is None:
-            message = "required field missing"
-        else:
-            message = (f"unknown event type {kind!r}; expected one of "
-                       f"{', '.join(EVENT_TYPES)}")
-        raise InvalidEvent((Problem("$.type", message),))
-    try:
-        return structure(data, EVENT_TYPES[kind])
-    except ClassValidationError as group:
-        raise InvalidEvent(_problems(group, ())) from None
+    bad field by its wire path.
+
+    Without ``converter``, one is built for this call (a few milliseconds): for a stream,
+    build one with :func:`make_converter` and pass it, or use a
+    :class:`~segment_braze.Translator`.
+    """
+    return (SegmentConverter() if converter is None else converter).structure_event(data)
 
 
 def _problems(group: ClassValidationError, prefix: tuple[str, ...]) -> list[Problem]:

@@ -32,42 +32,39 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from types import MappingProxyType
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import attrs
 import cattrs
 from cattrs.errors import ClassValidationError
 from cattrs.gen import make_dict_structure_fn, override
 
-from .converters import _identifier as _segment_identifier
-from .converters import _string as _segment_string
-from .converters import json_type
-from .errors import InvalidEvent, Problem, json_path
+from .converters import json_type, structure_identifier, structure_string
+from .errors import InvalidEvent, Problem, Status, json_path
 from .limits import MAX_EVENT_CHARS, MAX_MESSAGE_ID
-from .mapping.values import render_time
+from .times import UTC, render_time
 
 __all__ = [
     "EXPORTS",
+    "CurrentsConverter",
     "CurrentsEvent",
     "CurrentsResult",
     "Export",
     "convert",
     "convert_many",
     "export",
+    "make_converter",
     "markdown_table",
     "message_id",
     "parse",
     "to_segment",
 ]
 
-UTC = timezone.utc
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 #: The last second of year 9999. A larger ``time`` is almost always milliseconds.
 _MAX_SECONDS: Final = 253_402_300_799
-
-Status = Literal["translated", "skipped", "rejected"]
 
 
 # -- the model -------------------------------------------------------------------------
@@ -363,7 +360,7 @@ class _At(ValueError):
 
 def _text(value: Any) -> str:
     """An unwrapped value as a string of at most 1 MB, checked as Segment JSON is."""
-    return _segment_string(value, None)
+    return structure_string(value)
 
 
 def _string(value: Any, _: Any) -> str | None:
@@ -382,7 +379,7 @@ def _identifier(value: Any, _: Any) -> str | None:
     """Identifiers accept integers (and integral floats) and become strings; nothing
     else is turned into a string."""
     value = _unwrap(value)
-    return None if value is None else _segment_identifier(value, None)
+    return None if value is None else structure_identifier(value)
 
 
 def _required_identifier(value: Any, _: Any) -> str:
@@ -478,28 +475,48 @@ _BY_TYPE: Final[Mapping[Any, Callable[[Any, Any], Any]]] = {
 }
 
 
-def _make_converter() -> cattrs.Converter:
-    """The converter for Currents JSON, built once: a strict hook per field (identifiers
+class CurrentsConverter(cattrs.Converter):
+    """Currents JSON -> :class:`CurrentsEvent`: a strict hook per field (identifiers
     accept integers, nothing else is coerced), no key renames (the wire names are the
-    attribute names)."""
-    conv = cattrs.Converter(detailed_validation=True)
-    overrides: dict[str, Any] = {}
-    for field in attrs.fields(attrs.resolve_types(CurrentsEvent)):
-        hook = _SPECIAL.get(field.name)
-        if hook is None and field.name.endswith("_id"):
-            hook = _identifier
-        if hook is None:
-            hook = _BY_TYPE[field.type]
-        overrides[field.name] = override(struct_hook=hook)
-    conv.register_structure_hook(
-        CurrentsEvent, make_dict_structure_fn(CurrentsEvent, conv, **overrides))
-    return conv
+    attribute names), compiled once when it is built (by :func:`make_converter`).
+
+    Building one takes a few milliseconds: build it once per stream and pass it to
+    :func:`parse`, :func:`convert` and :func:`to_segment` (:func:`convert_many` builds
+    one per stream). Pickling rebuilds it rather than shipping its compiled hooks.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(detailed_validation=True)
+        overrides: dict[str, Any] = {}
+        for field in attrs.fields(attrs.resolve_types(CurrentsEvent)):
+            hook = _SPECIAL.get(field.name)
+            if hook is None and field.name.endswith("_id"):
+                hook = _identifier
+            if hook is None:
+                hook = _BY_TYPE[field.type]
+            overrides[field.name] = override(struct_hook=hook)
+        self.register_structure_hook(
+            CurrentsEvent, make_dict_structure_fn(CurrentsEvent, self, **overrides))
+        self._structure: Callable[[Any, Any], CurrentsEvent] = self.get_structure_hook(
+            CurrentsEvent)
+
+    def __reduce__(self) -> tuple[type[CurrentsConverter], tuple[()]]:
+        return (type(self), ())
+
+    def structure_as(self, data: Mapping[str, Any], kind: str) -> CurrentsEvent:
+        """``data`` as a :class:`CurrentsEvent` of type ``kind``, once :func:`parse` or
+        :func:`convert` has checked that it is an object and settled its type."""
+        if data.get("event_type") is not kind:
+            data = {**data, "event_type": kind}
+        try:
+            return self._structure(data, CurrentsEvent)
+        except ClassValidationError as group:
+            raise InvalidEvent(_problems(group)) from None
 
 
-#: Currents JSON -> :class:`CurrentsEvent`.
-converter: Final = _make_converter()
-_structure: Final[Callable[[Any, Any], CurrentsEvent]] = converter.get_structure_hook(
-    CurrentsEvent)
+def make_converter() -> CurrentsConverter:
+    """A new converter of Currents JSON (see :class:`CurrentsConverter`)."""
+    return CurrentsConverter()
 
 
 def _problems(group: ClassValidationError) -> list[Problem]:
@@ -538,23 +555,15 @@ def _event_type(data: Mapping[str, Any], given: str | None) -> str:
     return found
 
 
-def parse(data: Any, *, event_type: str | None = None) -> CurrentsEvent:
+def parse(data: Any, *, event_type: str | None = None,
+          converter: CurrentsConverter | None = None) -> CurrentsEvent:
     """A Currents JSON record as a :class:`CurrentsEvent`, or
-    :class:`~segment_braze.InvalidEvent` naming every bad field by its path."""
+    :class:`~segment_braze.InvalidEvent` naming every bad field by its path. Without
+    ``converter``, one is built for this call."""
     if not isinstance(data, Mapping):
         raise InvalidEvent((Problem("$", f"expected a JSON object, got {json_type(data)}"),))
-    return _structure_as(data, _event_type(data, event_type))
-
-
-def _structure_as(data: Mapping[str, Any], kind: str) -> CurrentsEvent:
-    """``data`` as a :class:`CurrentsEvent` of type ``kind``, once :func:`parse` or
-    :func:`convert` has checked that it is an object and settled its type."""
-    if data.get("event_type") is not kind:
-        data = {**data, "event_type": kind}
-    try:
-        return _structure(data, CurrentsEvent)
-    except ClassValidationError as group:
-        raise InvalidEvent(_problems(group)) from None
+    kind = _event_type(data, event_type)
+    return (CurrentsConverter() if converter is None else converter).structure_as(data, kind)
 
 
 # -- Segment out -----------------------------------------------------------------------
@@ -628,15 +637,17 @@ def _origin(event: Any, position: int | None) -> str | int | None:
 
 
 def convert(event: Mapping[str, Any] | CurrentsEvent, *, event_type: str | None = None,
-            exports: Mapping[str, Export] = EXPORTS,
-            position: int | None = None) -> CurrentsResult:
+            exports: Mapping[str, Export] = EXPORTS, position: int | None = None,
+            converter: CurrentsConverter | None = None) -> CurrentsResult:
     """Convert one Currents event (a JSON record or a parsed :class:`CurrentsEvent`).
 
     Returns a translated or skipped :class:`CurrentsResult`; raises
     :class:`~segment_braze.InvalidEvent` for malformed input. Event types the table does
     not name are skipped before the record is checked field by field: Currents exports
     far more than engagement events, and their fields are not modelled here. ``exports``
-    replaces the table.
+    replaces the table. Pass a ``converter`` (:func:`make_converter`) when converting
+    many records one by one: without it, one is built for the record, when the record
+    needs it.
     """
     origin = _origin(event, position)
     if isinstance(event, CurrentsEvent):
@@ -649,7 +660,11 @@ def convert(event: Mapping[str, Any] | CurrentsEvent, *, event_type: str | None 
     if row is None:
         return CurrentsResult(skipped=f"Braze's Segment connector does not export Currents "
                                       f"event type {kind!r}", origin=origin)
-    model = event if isinstance(event, CurrentsEvent) else _structure_as(event, kind)
+    if isinstance(event, CurrentsEvent):
+        model = event
+    else:
+        model = (CurrentsConverter() if converter is None else converter).structure_as(
+            event, kind)
     if not model.external_user_id:
         return CurrentsResult(skipped="no external_user_id: Braze exports to Segment only "
                                       "users with an external ID", origin=origin)
@@ -657,25 +672,30 @@ def convert(event: Mapping[str, Any] | CurrentsEvent, *, event_type: str | None 
 
 
 def to_segment(event: Mapping[str, Any] | CurrentsEvent, *, event_type: str | None = None,
-               exports: Mapping[str, Export] = EXPORTS) -> dict[str, Any] | None:
+               exports: Mapping[str, Export] = EXPORTS,
+               converter: CurrentsConverter | None = None) -> dict[str, Any] | None:
     """The Segment track message for one Currents event, or ``None`` when Braze would not
     send one (:func:`convert` says why). Raises :class:`~segment_braze.InvalidEvent` for
     malformed input."""
-    return convert(event, event_type=event_type, exports=exports).message
+    return convert(event, event_type=event_type, exports=exports,
+                   converter=converter).message
 
 
 def convert_many(events: Iterable[Mapping[str, Any] | CurrentsEvent], *,
                  event_type: str | None = None, exports: Mapping[str, Export] = EXPORTS,
                  start: int = 0) -> Iterator[CurrentsResult]:
-    """Convert a stream lazily, one :class:`CurrentsResult` per event, in order.
+    """Convert a stream lazily, one :class:`CurrentsResult` per event, in order, with
+    one converter built for the stream.
 
     Never raises for a bad event: a rejected event's result carries ``error``. Positions
     (the origin of events without an ``id``) count from ``start``. ``event_type`` names
     the type of records that do not carry one (a Currents folder holds one type).
     """
+    converter = CurrentsConverter()
     for position, event in enumerate(events, start):
         try:
-            yield convert(event, event_type=event_type, exports=exports, position=position)
+            yield convert(event, event_type=event_type, exports=exports, position=position,
+                          converter=converter)
         except InvalidEvent as error:
             yield CurrentsResult(error=error, origin=_origin(event, position))
 

@@ -12,13 +12,16 @@ Problems (why an event was rejected) and notices (what was dropped or fixed on t
 are data: each carries a JSON path into the input, written with the wire names
 (``$.properties.products[1].price``), a message and the rule that raised it. They are
 rendered to text only at the edge. No secret ever appears in any of them.
+
+:data:`Status` names what became of one input: translated, skipped (with a reason) or
+rejected (with its problems); a Segment translation and a Currents conversion share it.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn, TypeAlias
 
 import attrs
 
@@ -29,8 +32,12 @@ __all__ = [
     "Problem",
     "RuleTableError",
     "SegmentBrazeError",
+    "Status",
     "json_path",
 ]
+
+#: What became of one input event: exactly one of these.
+Status: TypeAlias = Literal["translated", "skipped", "rejected"]
 
 #: A path into a JSON document: object keys and array indexes, outermost first.
 Path = Sequence[str | int]

@@ -22,11 +22,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Literal, TypeAlias
+from types import MappingProxyType
+from typing import Any, Final, Literal, TypeAlias
 
 import attrs
 
 __all__ = [
+    "EVENT_CLASSES",
+    "EVENT_MODELS",
+    "EVENT_TYPES",
     "Alias",
     "Context",
     "Delete",
@@ -50,6 +54,11 @@ class Context:
     location: JSONObject | None = None
     integrations: JSONObject | None = None
     personas: JSONObject | None = None
+    #: ``context.device``: its ``id`` names an anonymous device in a cohort change
+    #: (``cohort_device_ids``), its ``type`` the source of an ecommerce event. Read when
+    #: it is an object and ignored otherwise (nothing requires it, so a malformed one
+    #: rejects nothing).
+    device: Any = None
 
 
 @attrs.frozen(kw_only=True, slots=False)
@@ -137,3 +146,21 @@ class Delete(_Message):
 
 SegmentEvent: TypeAlias = Identify | Track | Page | Screen | Group | Alias | Delete
 """Any Segment event model."""
+
+#: The one table of Segment ``type`` -> event model. The converter structures each type
+#: into its model; the rule table offers each type the rows that can match it.
+EVENT_MODELS: Final[Mapping[str, type[SegmentEvent]]] = MappingProxyType({
+    "identify": Identify,
+    "track": Track,
+    "page": Page,
+    "screen": Screen,
+    "group": Group,
+    "alias": Alias,
+    "delete": Delete,
+})
+
+#: The Segment event types, in the table's order (a view of :data:`EVENT_MODELS`).
+EVENT_TYPES: Final[tuple[str, ...]] = tuple(EVENT_MODELS)
+
+#: The event model classes, for ``isinstance`` (a view of :data:`EVENT_MODELS`).
+EVENT_CLASSES: Final[tuple[type[SegmentEvent], ...]] = tuple(EVENT_MODELS.values())

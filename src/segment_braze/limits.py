@@ -30,6 +30,7 @@ __all__ = [
     "MAX_PROPERTIES_BYTES",
     "MAX_QUANTITY",
     "MAX_STRING",
+    "MAX_SUBSCRIPTION_USERS",
     "SUBSCRIPTION_RATE",
     "TRACK_RATE",
     "USERS_RATE",
@@ -62,6 +63,10 @@ MAX_OBJECTS: Final = 75
 MAX_ENTRIES: Final = 50
 #: Users (external ids, aliases and device ids together) per cohort membership request.
 MAX_COHORT_USERS: Final = 1000
+#: Users (external ids and emails together) per ``/v2/subscription/status/set`` request:
+#: Braze's page says the endpoint updates "up to 50 users", and each of its arrays takes
+#: at most 50; counting them together keeps every request within both readings.
+MAX_SUBSCRIPTION_USERS: Final = 50
 
 # -- Braze: rate limits ---------------------------------------------------------------
 

@@ -12,6 +12,7 @@ import math
 import re
 import time
 from collections.abc import Iterable, Mapping
+from itertools import chain
 from typing import Any, Final, Literal, Protocol, TypeAlias
 
 import attrs
@@ -24,7 +25,9 @@ __all__ = [
     "Headers",
     "Outcome",
     "OutcomeStatus",
+    "RateLimitState",
     "interpret_response",
+    "rate_limit_state",
 ]
 
 OutcomeStatus: TypeAlias = Literal["delivered", "retry", "failed"]
@@ -146,13 +149,10 @@ def _targets(request: Request, error: ErrorDetail) -> list[Origin] | None:
 def _ordered_origins(request: Request) -> list[Origin]:
     """Each origin once, in the order Braze applies the request's entries, then the
     origins kept under other names (a cohort's name; superseded cohort changes)."""
-    seen: dict[Origin, None] = {}
     origins = request.origins
     arrays = request.arrays
-    for name in (*arrays, *(key for key in origins if key not in arrays)):
-        for origin in origins.get(name, ()):
-            seen.setdefault(origin, None)
-    return list(seen)
+    names = (*arrays, *(key for key in origins if key not in arrays))
+    return list(dict.fromkeys(chain.from_iterable(origins.get(name, ()) for name in names)))
 
 
 def _number(text: str | None) -> float | None:
@@ -205,6 +205,33 @@ def _wait(status: int, headers: Headers, now: float) -> float | None:
         waits.append(_reset_wait(lower.get("x-ratelimit-reset"), now))
     found = [wait for wait in waits if wait is not None]
     return max(found) if found else None
+
+
+@attrs.frozen
+class RateLimitState:
+    """What Braze's ``X-RateLimit-*`` headers say of the window an answer was counted in:
+    its size (``limit``), what is left of it (``remaining``) and the seconds until it
+    resets (``reset_after``); ``None`` for what an answer does not say."""
+
+    limit: int | None = None
+    remaining: int | None = None
+    reset_after: float | None = None
+
+
+def _count(text: str | None) -> int | None:
+    value = _number(text)
+    return None if value is None or value < 0 else int(value)
+
+
+def rate_limit_state(headers: Headers | None, *, now: float | None = None) -> RateLimitState:
+    """The ``X-RateLimit-Limit``, ``-Remaining`` and ``-Reset`` headers of an answer (names
+    in any case; the reset read as :func:`interpret_response` reads it, measured from
+    ``now``, default the current time). Delivery paces itself by them."""
+    lower = {str(name).lower(): str(value) for name, value in (headers or {}).items()}
+    reset = _reset_wait(lower.get("x-ratelimit-reset"), time.time() if now is None else now)
+    return RateLimitState(limit=_count(lower.get("x-ratelimit-limit")),
+                          remaining=_count(lower.get("x-ratelimit-remaining")),
+                          reset_after=reset)
 
 
 #: Statuses below 500 worth sending again: rate limited, and a cohort locked by another
@@ -269,17 +296,27 @@ def interpret_response(request: Request, status: int, headers: Headers | None,
             for origin in dict.fromkeys(targets):
                 named.setdefault(origin, []).append(error)
 
-    results = []
-    for origin in _ordered_origins(request):
-        concerning = (*whole, *named.get(origin, ()))
-        if outcome == "delivered":
-            text = concerning[0].message if concerning else None
-        elif message is not None:
-            text = message
-        elif concerning:
-            text = concerning[0].message
-        else:
-            text = f"HTTP {status}"
-        results.append(Outcome(origin=origin, status=outcome, http_status=status,
-                               message=text, retry_after=retry_after, errors=concerning))
-    return tuple(results)
+    # What most events share (all of them, when no error names one): built once.
+    common = tuple(whole)
+    common_text = _text(outcome, message, common, status)
+    return tuple(
+        Outcome(origin=origin, status=outcome, http_status=status, message=common_text,
+                retry_after=retry_after, errors=common)
+        if origin not in named else
+        Outcome(origin=origin, status=outcome, http_status=status,
+                message=_text(outcome, message, (*common, *named[origin]), status),
+                retry_after=retry_after, errors=(*common, *named[origin]))
+        for origin in _ordered_origins(request))
+
+
+def _text(outcome: OutcomeStatus, message: str | None, concerning: tuple[ErrorDetail, ...],
+          status: int) -> str | None:
+    """An outcome's message: the first error about its event when delivered; else Braze's
+    message, the first error, or the status."""
+    if outcome == "delivered":
+        return concerning[0].message if concerning else None
+    if message is not None:
+        return message
+    if concerning:
+        return concerning[0].message
+    return f"HTTP {status}"

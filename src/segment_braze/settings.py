@@ -171,9 +171,15 @@ def _secret() -> Any:
                        repr=_masked)
 
 
-def _names() -> Any:
-    """An optional set of event names (an allow or block list)."""
-    return attrs.field(default=None, converter=_to_names, validator=_is_names)
+def _names(what: str = "event names") -> Any:
+    """An optional set of names (an allow or block list of event names, audience
+    keys)."""
+    def validate(_instance: Any, attribute: Any, value: Any) -> None:
+        if value is None:
+            return
+        if not isinstance(value, frozenset) or not all(isinstance(n, str) for n in value):
+            raise InvalidSettings(attribute.name, f"expected a list of {what} (strings)")
+    return attrs.field(default=None, converter=_to_names, validator=validate)
 
 
 def _masked(value: object) -> str:
@@ -202,13 +208,6 @@ def _to_names(value: Any) -> Any:
     if value is None or isinstance(value, str) or not isinstance(value, Iterable):
         return value
     return frozenset(value)
-
-
-def _is_names(_instance: Any, attribute: Any, value: Any) -> None:
-    if value is None:
-        return
-    if not isinstance(value, frozenset) or not all(isinstance(n, str) for n in value):
-        raise InvalidSettings(attribute.name, "expected a list of event names (strings)")
 
 
 def _purchase_events(value: Any) -> tuple[str, ...]:
@@ -280,6 +279,8 @@ class Settings:
     # -- Engage audiences to Braze cohorts (both or neither; see docs/cohorts.md) -------
     cohort_client_secret: str | None = _secret()
     cohort_partner_api_key: str | None = _secret()
+    cohort_device_ids: bool = _flag(False)
+    cohort_audiences: frozenset[str] | None = _names("audience keys")
 
     # -- what is sent ----------------------------------------------------------------
     update_existing_only: bool = _flag(False)
@@ -298,6 +299,11 @@ class Settings:
     context_traits: bool = _flag(False)
     event_allowlist: frozenset[str] | None = _names()
     event_blocklist: frozenset[str] | None = _names()
+    ecommerce_events: bool = _flag(False)
+    ecommerce_purchases: bool = _flag(False)
+    group_subscription_groups: bool = _flag(False)
+    nested_array_operations: bool = _flag(False)
+    create_alias: bool = _flag(False)
     strict: bool = _flag(False)
 
     # -- web device mode (kept typed; see web_sdk_options) -----------------------------
@@ -334,6 +340,10 @@ class Settings:
                        else "cohort_partner_api_key")
             raise InvalidSettings(missing, "cohorts need both cohort_client_secret and "
                                   "cohort_partner_api_key; set both, or neither")
+        # A setting that depends on another one being on would otherwise be silently off.
+        for name, needs, why in _DEPENDENT:
+            if getattr(self, name) not in (False, None) and not why(self):
+                raise InvalidSettings(name, f"only applies with {needs}")
 
     def __repr__(self) -> str:
         """Only what differs from the defaults (``Settings()`` for none), so that what was
@@ -477,6 +487,16 @@ class Settings:
             options["serviceWorkerLocation"] = self.service_worker_location
         return options
 
+
+#: Settings that only mean something when another setting is on: (field, what it needs,
+#: whether it has it). Set without it, they are refused by name.
+_DEPENDENT: tuple[tuple[str, str, Callable[[Settings], bool]], ...] = (
+    ("ecommerce_purchases", "ecommerce_events=True", lambda s: s.ecommerce_events),
+    ("cohort_device_ids", "cohorts on (cohort_client_secret and cohort_partner_api_key)",
+     lambda s: s.cohorts_enabled),
+    ("cohort_audiences", "cohorts on (cohort_client_secret and cohort_partner_api_key)",
+     lambda s: s.cohorts_enabled),
+)
 
 #: Segment's classic Braze destination keys and the field each one sets (``None``: read
 #: and accepted, but nothing to set here).

@@ -5,7 +5,18 @@
 translates streams: ``translate_many`` never raises for a bad event (the translation
 carries ``error`` instead), so every event that goes in comes out exactly once as
 translated, skipped (with a reason) or rejected (with its problems). ``explain`` shows,
-for a notebook, which rules matched and what each emitted.
+for a notebook, which rules matched, what each emitted (and each part of a combinator),
+and what the translator did after the rules.
+
+For each event the translator runs the rows of its table that can meet the event's
+type; then one step of its own, :data:`ALIAS_PROFILE`: the attributes object that
+creates an alias user's profile, before that user's events and purchases
+(:func:`~segment_braze.mapping.identity.add_alias_profiles`). Rules never need to know
+about it.
+
+A translator holds everything it builds from its settings (its converter, its bound
+table and the memo its rule bodies keep); nothing is shared between translators, and
+nothing of it is pickled: an unpickled translator builds its own again.
 
 Change tracking (leaving out the values Braze already has) is a stage of its own after
 translation: :class:`~segment_braze.tracking.Tracker`.
@@ -14,8 +25,8 @@ translation: :class:`~segment_braze.tracking.Tracker`.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import datetime, timezone
-from typing import Any, Literal
+from datetime import datetime
+from typing import Any, Final
 
 import attrs
 
@@ -27,30 +38,32 @@ from .braze import (
     UserAttributes,
     UsersTrack,
 )
-from .converters import EVENT_TYPES as MODEL_TYPES
-from .converters import structure_event
-from .errors import InvalidEvent, Notice, Problem
-from .events import SegmentEvent
-from .mapping.identity import resolve
-from .rules import DEFAULT_RULES, EVENT_TYPES, Bound, Rule, bind, check_rules
-from .scope import Output, Resolver, Scope, Skip
+from .combinators import Trace, trace, traces
+from .converters import make_converter
+from .errors import InvalidEvent, Notice, Problem, Status
+from .events import EVENT_CLASSES, SegmentEvent
+from .mapping.identity import add_alias_profiles, resolve
+from .rules import DEFAULT_RULES, Rule, bind, bind_table
+from .scope import Emitter, Output, Resolver, Scope, Sink, Skip
 from .settings import Settings
+from .times import UTC
 
-__all__ = ["Explanation", "Step", "Translation", "Translator", "explain", "translate"]
+__all__ = ["ALIAS_PROFILE", "Explanation", "Step", "Translation", "Translator", "explain",
+           "translate"]
 
-UTC = timezone.utc
-Status = Literal["translated", "skipped", "rejected"]
+#: The name of the translator's step after the rules, as ``explain()`` shows it.
+ALIAS_PROFILE: Final = "alias_profile"
 
-
-#: The event model classes: anything else is parsed as Segment JSON.
-MODELS = tuple(MODEL_TYPES.values())
+#: Builds a :class:`~segment_braze.Scope` from its fields in order, without the keyword
+#: handling of the named tuple's own constructor: one scope is built per event.
+_new_scope: Final = tuple.__new__
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-@attrs.frozen(kw_only=True, slots=False)
+@attrs.frozen(kw_only=True, slots=False, repr=False)
 class Translation:
     """The outcome of one event: exactly one of translated (``requests``, maybe with
     ``notices``), skipped (``skipped`` holds the reason) or rejected (``error``).
@@ -80,27 +93,71 @@ class Translation:
     def __len__(self) -> int:
         return len(self.requests)
 
+    def __repr__(self) -> str:
+        """The status and what it rests on: the requests' endpoints (never their bodies,
+        so never a secret), the number of notices, the skip reason or the problems."""
+        parts = [f"status={self.status!r}"]
+        if self.requests:
+            parts.append(f"requests={[r.endpoint for r in self.requests]!r}")
+        if self.notices:
+            parts.append(f"notices={len(self.notices)}")
+        if self.skipped is not None:
+            parts.append(f"skipped={self.skipped!r}")
+        if self.error is not None:
+            parts.append(f"problems={[str(p) for p in self.error.problems]!r}")
+        if self.unchanged:
+            parts.append(f"unchanged={len(self.unchanged)}")
+        parts.append(f"origin={self.origin!r}")
+        return f"Translation({', '.join(parts)})"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # IPython
+        printer.text(self.pretty())
+
+    def pretty(self) -> str:
+        """The translation for reading: the status, each request's endpoint with how many
+        entries each part holds, and every notice, skip reason or problem."""
+        lines = [f"Translation {self.status} (origin {self.origin!r})"]
+        for request in self.requests:
+            declared = type(request).ENDPOINT.parts
+            counts = ", ".join(f"{len(request.entries(part))} {part.name}"
+                               for part in declared if request.entries(part))
+            lines.append(f"  {request.endpoint}: {counts}")
+        lines += [f"  ! {notice}" for notice in self.notices]
+        if self.skipped is not None:
+            lines.append(f"  skipped: {self.skipped}")
+        if self.error is not None:
+            lines += [f"  rejected: {problem}" for problem in self.error.problems]
+        if self.unchanged:
+            lines.append(f"  unchanged, not sent: {', '.join(self.unchanged)}")
+        return "\n".join(lines)
+
 
 @attrs.frozen(kw_only=True)
 class Step:
-    """One row of the table as it met one event, for :func:`explain`."""
+    """One row of the table (or the translator's step after the rules) as it met one
+    event, for :func:`explain`."""
 
     rule: str
     matched: bool
     emitted: tuple[Output, ...] = ()
     notices: tuple[Notice, ...] = ()
-    #: Why the row did not run: another type, or a final rule stopped the table earlier.
+    #: Why the row did not run: another type, a final rule stopped the table earlier, or
+    #: its emitter ran inside another row.
     note: str | None = None
+    #: For a row whose emitter is a combinator: what each part did.
+    parts: tuple[Trace, ...] = ()
 
 
 @attrs.frozen(kw_only=True)
 class Explanation:
-    """Which rules met an event, what each emitted, and the resulting translation.
+    """Which rules met an event, what each emitted, what the translator did after the
+    rules (``after``: the :data:`ALIAS_PROFILE` step), and the resulting translation.
     ``str()`` renders it for reading."""
 
     event: SegmentEvent | None
     steps: tuple[Step, ...]
     translation: Translation
+    after: tuple[Step, ...] = ()
 
     def __str__(self) -> str:
         from ._explain import render
@@ -130,6 +187,11 @@ class Translator:
     The translator keeps no state between events: to leave out the values Braze
     already has, pass each translation through a
     :class:`~segment_braze.tracking.Tracker`.
+
+    A translator pickles (for ``multiprocessing`` or Spark) when its rules, clock and
+    resolver do: :data:`~segment_braze.DEFAULT_RULES` and every rule built from the
+    library's matchers, combinators and module-level functions. Only those and the
+    settings travel; the converter, the bound table and its memo are built again.
     """
 
     def __init__(self, settings: Settings, *, rules: tuple[Rule, ...] = DEFAULT_RULES,
@@ -137,19 +199,36 @@ class Translator:
         if not isinstance(settings, Settings):
             raise TypeError(f"settings must be a Settings, got {type(settings).__name__}")
         self.settings = settings
-        self.rules = check_rules(rules)
+        # The rows each event type can meet under these settings, and the memo of the
+        # rule bodies: built here, once, for this translator only.
+        self._table = bind_table(rules, settings)
+        self.rules = self._table.rules
         self.clock = clock
         self.resolve = resolve
-        # For each event type, the rows it can meet under these settings, in table order,
-        # each with its bound matcher (True: always matches).
-        bound = [(rule, bind(rule.when, settings)) for rule in self.rules]
-        self._table: dict[str, tuple[tuple[Rule, Bound], ...]] = {
-            kind: tuple((r, test) for r, test in bound if test is not False and kind in r.types)
-            for kind in EVENT_TYPES
-        }
+        self._converter = make_converter()
+        self._structure = self._converter.structure_event
+        # The alias-profile step never creates a profile with update_existing_only on.
+        self._profiles = not settings.update_existing_only
 
     def __repr__(self) -> str:
         return f"Translator({self.settings!r}, rules=<{len(self.rules)} rules>)"
+
+    def __getstate__(self) -> dict[str, Any]:
+        """What a pickled translator carries: its settings, rules, clock and resolver.
+        Everything built from them is built again on unpickling."""
+        return {"settings": self.settings, "rules": self.rules, "clock": self.clock,
+                "resolve": self.resolve}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        Translator.__init__(self, state["settings"], rules=state["rules"],
+                            clock=state["clock"], resolve=state["resolve"])
+
+    def scope(self, event: Mapping[str, Any] | SegmentEvent) -> Scope:
+        """The scope this translator gives ``event`` (a model, or Segment JSON, parsed
+        first): to call a matcher or an emitter by hand, as a test of a custom rule."""
+        model = event if isinstance(event, EVENT_CLASSES) else self._structure(event)
+        return Scope(self.settings, model, self.resolve(model, self.settings), self.clock,
+                     Sink(), self._table.memo)
 
     # -- one event ---------------------------------------------------------------------
 
@@ -160,31 +239,35 @@ class Translator:
         Raises :class:`~segment_braze.InvalidEvent` when it cannot be translated
         faithfully (or, with ``strict``, when anything had to be dropped or fixed).
         """
-        model = event if isinstance(event, MODELS) else structure_event(event)
-        return self._run(model, _origin_of(event, position), None)
+        model = event if isinstance(event, EVENT_CLASSES) else self._structure(event)
+        return self._run(model, _origin_of(event, position), None, None)
 
-    def _run(self, event: SegmentEvent, origin: Origin,
-             steps: list[Step] | None) -> Translation:
-        rows = self._table.get(getattr(event, "type", None))  # type: ignore[arg-type]
+    def _run(self, event: SegmentEvent, origin: Origin, steps: list[Step] | None,
+             after: list[Step] | None) -> Translation:
+        """The rows, then the alias-profile step; ``steps`` and ``after`` (for explain)
+        collect what each did."""
+        rows = self._table.rows.get(getattr(event, "type", None))  # type: ignore[arg-type]
         if rows is None:
             raise TypeError(f"not a Segment event model: {type(event).__name__}")
-        scope = Scope(self.settings, event, self.clock, self.resolve)
-        notices = scope.notices
+        settings = self.settings
+        sink = Sink()
+        scope = _new_scope(Scope, (settings, event, self.resolve(event, settings), self.clock,
+                                   sink, self._table.memo))
+        notices = sink.notices
         outputs: list[Output] = []
         for rule, test in rows:
-            scope.rule = rule.name
+            sink.rule = rule.name
             if test is not True and not test(event, scope):  # type: ignore[operator]
                 if steps is not None:
                     steps.append(Step(rule=rule.name, matched=False))
                 continue
-            before = len(notices)
             try:
-                emitted = tuple(rule.emit(event, scope))
+                if steps is None:
+                    emitted = tuple(rule.emit(event, scope))
+                else:
+                    emitted = _explained(rule, event, scope, steps)
             except InvalidEvent as error:
                 raise error.with_rule(rule.name) from None
-            if steps is not None:
-                steps.append(Step(rule=rule.name, matched=True, emitted=emitted,
-                                  notices=tuple(notices[before:])))
             for output in emitted:
                 if type(output) is Skip:
                     return self._finish(Translation(skipped=output.reason, origin=origin,
@@ -195,6 +278,12 @@ class Translator:
         if not outputs:
             return self._finish(Translation(skipped="no rule emitted anything for this event",
                                             origin=origin, notices=tuple(notices)))
+        if self._profiles:
+            outputs, added = add_alias_profiles(outputs)
+            if after is not None:
+                after.append(Step(rule=ALIAS_PROFILE, matched=bool(added), emitted=added,
+                                  note=None if added else "nothing to add: no event or "
+                                  "purchase of an alias user lacks its profile"))
         return self._finish(Translation(requests=_requests(outputs, origin),
                                         notices=tuple(notices), origin=origin))
 
@@ -222,14 +311,16 @@ class Translator:
                 yield Translation(error=error, origin=_origin_of(event, position))
 
     def explain(self, event: Mapping[str, Any] | SegmentEvent) -> Explanation:
-        """Which rules met ``event``, what each emitted, and the translation (or the
-        error). Never raises for a bad event."""
+        """Which rules met ``event``, what each emitted (each part, for a combinator),
+        what the translator added after the rules, and the translation (or the error).
+        Never raises for a bad event."""
         steps: list[Step] = []
+        after: list[Step] = []
         origin = _origin_of(event, None)
         model: SegmentEvent | None = None
         try:
-            model = event if isinstance(event, MODELS) else structure_event(event)
-            translation = self._run(model, origin, steps)
+            model = event if isinstance(event, EVENT_CLASSES) else self._structure(event)
+            translation = self._run(model, origin, steps, after)
         except InvalidEvent as error:
             translation = Translation(error=error, origin=origin)
         ran = {s.rule for s in steps}
@@ -247,9 +338,40 @@ class Translator:
                 table.append(Step(rule=rule.name, matched=False,
                                   note="cannot match under these settings"))
             elif ran:
-                table.append(Step(rule=rule.name, matched=False,
-                                  note="not reached: an earlier rule ended the table"))
-        return Explanation(event=model, steps=tuple(table), translation=translation)
+                host = _ran_inside(rule.emit, steps)
+                note = ("not reached: an earlier rule ended the table" if host is None
+                        else f"ran inside {host} (its emitter is one of {host}'s parts)")
+                table.append(Step(rule=rule.name, matched=False, note=note))
+        if model is not None and not after:
+            after.append(Step(rule=ALIAS_PROFILE, matched=False,
+                              note=_profile_not_run(self._profiles, translation.status)))
+        return Explanation(event=model, steps=tuple(table), translation=translation,
+                           after=tuple(after))
+
+
+def _explained(rule: Rule, event: SegmentEvent, scope: Scope, steps: list[Step]
+               ) -> tuple[Output, ...]:
+    """Run a matched row for :meth:`Translator.explain`, recording its step (with the
+    parts of a combinator)."""
+    found = trace(rule.emit, event, scope)
+    steps.append(Step(rule=rule.name, matched=True, emitted=found.emitted,
+                      notices=found.notices, parts=found.parts))
+    return found.emitted
+
+
+def _ran_inside(emit: Emitter, steps: list[Step]) -> str | None:
+    """The row inside whose combinator ``emit`` ran, if one did."""
+    for step in steps:
+        for part in traces(step.parts):
+            if part.ran and part.emitter == emit:
+                return step.rule
+    return None
+
+
+def _profile_not_run(enabled: bool, status: Status) -> str:
+    if not enabled:
+        return "off: with update_existing_only, no profile is ever created"
+    return f"not run: the event was {status} before it"
 
 
 def _requests(outputs: list[Output], origin: Origin) -> tuple[Request, ...]:

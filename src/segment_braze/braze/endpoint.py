@@ -113,8 +113,11 @@ class Endpoint:
     ``group`` names the request fields that requests must share to be merged
     (``merge_behavior``; ``cohort_id``); for ``once`` endpoints, ``distinct`` names the
     fields whose change sends the request again (a cohort's ``name``). ``combined``:
-    ``batch(max_total=...)`` caps the parts together. ``credentials``: a bearer header
-    with the REST API key, or the cohort secrets in the body.
+    ``batch(max_total=...)`` caps the parts together; ``total_limit``: Braze's own cap
+    on the parts together, whatever ``max_total`` says. ``credentials``: a bearer header
+    with the REST API key, or the cohort secrets in the body. ``read`` is the inverse of
+    ``body``: a body read back into the request's fields (``segment-braze send`` reads
+    ``translate``'s output with it); ``None`` when such requests cannot be read back.
     """
 
     path: str
@@ -125,7 +128,9 @@ class Endpoint:
     group: tuple[str, ...] = ()
     distinct: tuple[str, ...] = ()
     combined: bool = False
+    total_limit: int | None = None
     credentials: Literal["bearer", "body"] = "bearer"
+    read: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
 
     def part(self, name: str) -> Part:
         """The part called ``name``; ``KeyError`` when there is none."""
@@ -162,7 +167,8 @@ EXTRA_ORIGINS: frozenset[str] = frozenset({"superseded"})
 class Request:
     """What every request shares: its endpoint declaration, origins, JSON body and HTTP
     form. A subclass sets ``ENDPOINT``; ``endpoint`` (the path) and ``arrays`` (the
-    names of the body's arrays) follow from it."""
+    names of the body's arrays) follow from it. Origins given directly are checked
+    against the entries, after an attrs subclass's ``__init__``."""
 
     ENDPOINT: ClassVar[Endpoint]
     #: The endpoint's path, e.g. ``"/users/track"``.
@@ -188,6 +194,9 @@ class Request:
             cls._origin_parts = tuple((p.name, "" if p.single else p.attribute)
                                       for p in declared.parts)
             cls._origin_keys = frozenset(p.name for p in declared.parts) | EXTRA_ORIGINS
+
+    def __attrs_post_init__(self) -> None:
+        self._check_origins()
 
     # -- entries and origins -------------------------------------------------------------
 

@@ -52,6 +52,11 @@ class UserAlias:
     def to_json(self) -> dict[str, str]:
         return {"alias_name": self.alias_name, "alias_label": self.alias_label}
 
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> UserAlias:
+        """The alias of a body read back (``KeyError`` when a field is missing)."""
+        return cls(alias_name=data["alias_name"], alias_label=data["alias_label"])
+
 
 IdentifierKind: TypeAlias = Literal["external_id", "braze_id", "user_alias", "email", "phone"]
 

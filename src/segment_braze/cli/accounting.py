@@ -34,8 +34,9 @@ __all__ = [
     "Rejects",
     "Tally",
     "data_points",
-    "failure",
+    "failed_line",
     "objects",
+    "rejected_line",
     "rejection",
 ]
 
@@ -327,8 +328,8 @@ class Rejection(NamedTuple):
     record: dict[str, Any]
 
 
-def rejection(item: EventLine, problems: Sequence[Problem], reason: str,
-              example: str = "") -> Rejection:
+def rejected_line(item: EventLine, problems: Sequence[Problem], reason: str,
+                  example: str = "") -> Rejection:
     """``item`` rejected for ``problems``, counted under ``reason`` (with ``example`` as
     the message shown beside it)."""
     return Rejection(reason, example, {
@@ -339,17 +340,24 @@ def rejection(item: EventLine, problems: Sequence[Problem], reason: str,
     })
 
 
-def failure(item: EventLine, error: Exception) -> Rejection:
-    """``item`` rejected because its command could not convert it: by the path of its
-    first problem (array indexes folded, so one reason covers every item), or, for any
-    other exception (a bug), as an internal error, so the run goes on."""
+def failed_line(item: EventLine, error: Exception) -> Rejection:
+    """``item`` rejected because its command could not convert it (see
+    :func:`rejection`)."""
+    return rejected_line(item, *rejection(error))
+
+
+def rejection(error: Exception) -> tuple[tuple[Problem, ...], str, str]:
+    """A line that could not be converted, as the summary counts it: its problems, the
+    reason (the path of its first problem, array indexes folded, so one reason covers
+    every item) and the message shown beside the reason; any exception other than
+    :class:`~segment_braze.InvalidEvent` (a bug) is an internal error, so the run goes
+    on."""
     if isinstance(error, InvalidEvent):
         first = error.problems[0] if error.problems else Problem("$", "rejected")
-        return rejection(item, error.problems, "at " + _INDEX.sub("[*]", first.path),
-                         first.message)
-    return rejection(item, (Problem("$", f"internal error, please report it: "
-                                         f"{type(error).__name__}: {error}"),),
-                     "internal error (please report it)")
+        return error.problems, "at " + _INDEX.sub("[*]", first.path), first.message
+    return ((Problem("$", f"internal error, please report it: "
+                          f"{type(error).__name__}: {error}"),),
+            "internal error (please report it)", "")
 
 
 class Rejects:
@@ -366,11 +374,11 @@ class Rejects:
             example: str = "") -> None:
         """Reject ``item``: counted under ``reason`` (with ``example`` as the message
         shown beside it) and written with every problem."""
-        self.write(rejection(item, problems, reason, example))
+        self.write(rejected_line(item, problems, reason, example))
 
     def failed(self, item: EventLine, error: Exception) -> None:
-        """Reject a line its command could not convert (see :func:`failure`)."""
-        self.write(failure(item, error))
+        """Reject a line its command could not convert (see :func:`rejection`)."""
+        self.write(failed_line(item, error))
 
     def write(self, rejected: Rejection) -> None:
         """Count a rejected line and write its record."""

@@ -13,7 +13,23 @@ from ..errors import InvalidSettings, error_reason
 from ..settings import Settings
 from .usage import PROG, UsageError
 
-__all__ = ["FLAGS", "Flag", "build_parser", "load_settings"]
+__all__ = [
+    "DEFAULT_LANES",
+    "FLAGS",
+    "Flag",
+    "add_accounting",
+    "add_inputs",
+    "add_settings",
+    "add_state",
+    "build_parser",
+    "load_settings",
+    "positive",
+]
+
+#: Requests sent at once by the delivery commands, each user's in order.
+DEFAULT_LANES: Final = 8
+#: The environment variable holding the REST API key when the settings file has none.
+KEY_VARIABLE: Final = "BRAZE_REST_API_KEY"
 
 
 @attrs.frozen
@@ -46,6 +62,10 @@ FLAGS: Final = (
     Flag("update_existing_only", "switch", "only update users Braze already knows"),
     Flag("merge_on_alias", "switch", "alias calls between known ids become /users/merge"),
     Flag("context_traits", "switch", "context.traits of track/page/screen become attributes"),
+    Flag("ecommerce_events", "switch",
+         "ecommerce events become Braze's recommended ecommerce events"),
+    Flag("ecommerce_purchases", "switch",
+         "with --ecommerce-events, orders also log purchases"),
     Flag("strict", "switch", "reject an event instead of dropping or fixing a value"),
 )
 
@@ -79,27 +99,25 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see {self.prog} --help)")
 
 
-def _positive(text: str) -> int:
+def _whole(text: str, least: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    if value < least:
+        raise argparse.ArgumentTypeError(f"expected a number >= {least}, got {value}")
     return value
+
+
+def positive(text: str) -> int:
+    return _whole(text, 1)
 
 
 def _jobs(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
-    return value
+    return _whole(text, 0)
 
 
-def _add_settings(parser: argparse.ArgumentParser) -> None:
+def add_settings(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
         "settings", "a settings file (Segment's destination keys or our names); the flags "
                     "below override it")
@@ -116,7 +134,7 @@ def _add_settings(parser: argparse.ArgumentParser) -> None:
                            **options)
 
 
-def _add_inputs(parser: argparse.ArgumentParser, *, what: str | None) -> None:
+def add_inputs(parser: argparse.ArgumentParser, *, what: str | None) -> None:
     """The inputs, and ``--output`` when the command writes ``what`` (else none)."""
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
                         help="an .ndjson or .json file (or either gzipped), a directory "
@@ -129,7 +147,7 @@ def _add_inputs(parser: argparse.ArgumentParser, *, what: str | None) -> None:
         parser.set_defaults(output=None)
 
 
-def _add_accounting(parser: argparse.ArgumentParser) -> None:
+def add_accounting(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rejects", metavar="FILE",
                         help="write each rejected line, with its source, line number and "
                              "problems, as NDJSON")
@@ -140,11 +158,11 @@ def _add_accounting(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_run(parser: argparse.ArgumentParser, *, writes: bool) -> None:
-    _add_inputs(parser, what="requests" if writes else None)
-    _add_accounting(parser)
+    add_inputs(parser, what="requests" if writes else None)
+    add_accounting(parser)
     parser.add_argument("--no-batch", dest="batch", action="store_false",
                         help="one request per event instead of Braze-sized batches")
-    parser.add_argument("--max-total", type=_positive, metavar="N",
+    parser.add_argument("--max-total", type=positive, metavar="N",
                         help="at most N objects per /users/track request across "
                              "attributes, events and purchases (accounts on a combined "
                              "limit: 50 or 75)")
@@ -152,21 +170,21 @@ def _add_run(parser: argparse.ArgumentParser, *, writes: bool) -> None:
                         help="translate in N worker processes (0: one per core; at most "
                              "one per core); the output is the same (default: 1, in "
                              "this process)")
-    _add_state(parser, writes=writes)
-    _add_settings(parser)
+    add_state(parser, writes=writes)
+    add_settings(parser)
 
 
 def _add_currents(parser: argparse.ArgumentParser) -> None:
-    _add_inputs(parser, what="Segment messages")
+    add_inputs(parser, what="Segment messages")
     parser.add_argument("--event-type", metavar="NAME",
                         help="the Currents event type of records that do not name one "
                              "(a Currents folder holds one type), e.g. "
                              "users.messages.email.Open; a record naming another type is "
                              "rejected")
-    _add_accounting(parser)
+    add_accounting(parser)
 
 
-def _add_state(parser: argparse.ArgumentParser, *, writes: bool | None) -> None:
+def add_state(parser: argparse.ArgumentParser, *, writes: bool | None) -> None:
     what = {True: "and saved at the end of a run without errors",
             False: "(read only: validate saves nothing)",
             None: "(read only)"}[writes]
@@ -198,12 +216,72 @@ def build_parser() -> argparse.ArgumentParser:
         description="Show which rules matched one event and what each emitted.")
     explain.add_argument("event", metavar="EVENT",
                          help="the event as JSON text, a .json file, or - for standard input")
-    _add_state(explain, writes=None)
-    _add_settings(explain)
+    add_state(explain, writes=None)
+    add_settings(explain)
     currents = commands.add_parser(
         "currents", help="turn Braze Currents events into Segment track messages",
         description="Convert Braze Currents events (NDJSON) into the Segment track "
                     "messages Braze's Segment connector sends (NDJSON, one message per "
                     "line) with a summary on standard error.")
     _add_currents(currents)
+    add_delivery_commands(commands)
     return parser
+
+
+def _add_delivery(parser: argparse.ArgumentParser, *, resumable: bool = True) -> None:
+    parser.add_argument("--lanes", type=positive, default=DEFAULT_LANES, metavar="N",
+                        help=f"requests sent at once, each user's in order (default "
+                             f"{DEFAULT_LANES})")
+    if resumable:
+        parser.add_argument("--journal", metavar="FILE",
+                            help="an SQLite file of the entries Braze settled: a run "
+                                 "after a crash or a kill sends only the others")
+        parser.add_argument("--dead-letter", metavar="FILE",
+                            help="append each entry Braze refused or that was given up "
+                                 "on, with its origin and Braze's message, as NDJSON")
+
+
+def add_delivery_commands(commands: Any) -> None:
+    """``send``, ``replay`` and ``seed-state``: the commands that send to Braze."""
+    send = commands.add_parser(
+        "send", help="send the requests translate wrote to Braze",
+        description="Send Braze requests (what translate writes, NDJSON) to Braze, each "
+                    "user's in order, at Braze's rate, with a summary on standard error. "
+                    f"The REST API key comes from the settings file or {KEY_VARIABLE}.")
+    send.add_argument("inputs", nargs="+", metavar="REQUESTS",
+                      help="an NDJSON file of requests (gzipped or not), a directory, or "
+                           "- for standard input")
+    add_accounting(send)
+    _add_delivery(send)
+    send.add_argument("--state", metavar="FILE",
+                      help="leave out attribute values Braze already has by this state "
+                           "file, and record those delivered")
+    add_settings(send)
+    send.set_defaults(output=None)
+
+    replay = commands.add_parser(
+        "replay", help="translate Segment events and send them to Braze, streamed",
+        description="Translate Segment events, batch them and send them to Braze in one "
+                    "streamed pipeline, with translate's accounting and the delivery's "
+                    "report on standard error.")
+    add_inputs(replay, what=None)
+    add_accounting(replay)
+    _add_delivery(replay)
+    replay.add_argument("--max-total", type=positive, metavar="N",
+                        help="at most N objects per /users/track request across arrays")
+    add_state(replay, writes=True)
+    add_settings(replay)
+
+    seed = commands.add_parser(
+        "seed-state", help="read the profiles of the events' users from Braze into a "
+                           "state file",
+        description="Ask Braze (/users/export/ids) for the profiles of every user whose "
+                    "attributes the events write, and store them in the state file, so a "
+                    "first replay with --state sends only values that differ.")
+    add_inputs(seed, what=None)
+    add_accounting(seed)
+    _add_delivery(seed, resumable=False)
+    seed.add_argument("--state", metavar="FILE", required=True,
+                      help="the state file to seed (created if missing)")
+    add_settings(seed)
+    seed.set_defaults(max_total=None)

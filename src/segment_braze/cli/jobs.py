@@ -47,7 +47,7 @@ from ..settings import Settings
 from ..tracking import Tracker
 from ..translate import Translation, Translator
 from . import transfer
-from .accounting import Rejection, Rejects, Tally, failure, rejection
+from .accounting import Rejection, Rejects, Tally, failed_line, rejected_line
 from .inputs import report
 from .progress import Progress
 
@@ -171,12 +171,12 @@ def _work(unit: Unit) -> bytes:
     for position, item in enumerate(unit.items(), unit.position):
         reason = item.reason
         if reason is not None:
-            out.append(encode(rejection(item, item.problems, reason)))
+            out.append(encode(rejected_line(item, item.problems, reason)))
             continue
         try:
             translation = translate(item.event, position=position)
         except Exception as error:  # InvalidEvent, or a bug: counted, the run goes on
-            out.append(encode(failure(item, error)))
+            out.append(encode(failed_line(item, error)))
             continue
         out.append(encode(translation))
     return marshal.dumps(out)

@@ -112,14 +112,15 @@ def _properties(properties: Mapping[str, Any] | None,
 
 def custom_event(name: str, properties: Mapping[str, Any] | None,
                  scope: Scope) -> tuple[Output, ...]:
-    """A custom event of the event's user, after the alias profile when one is needed."""
+    """A custom event of the event's user. (An alias user's profile is created by the
+    translator's alias-profile step, after the rules.)"""
     ident = scope.identifier
     assert ident is not None  # noqa: S101 - the anonymous rule runs first
     settings = scope.settings
     event = Event(identifier=ident, name=name, time=scope.time(),
                   properties=_properties(properties, scope), app_id=settings.app_id,
                   update_existing_only=True if settings.update_existing_only else None)
-    return (*scope.profile(), event)
+    return (event,)
 
 
 def track_to_event(event: Track, scope: Scope) -> tuple[Output, ...]:

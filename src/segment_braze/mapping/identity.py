@@ -9,25 +9,36 @@ Each Braze object carries exactly one identifier, chosen in this order:
    alias_label}``;
 4. with ``email_identifier``: the email (identify traits, else ``context.traits``);
 5. none: the event is skipped, with a reason that says how to change that.
+
+Braze keeps the events and purchases of a user alias only once the alias has a profile,
+which an attributes object with ``_update_existing_only: false`` creates. Rather than
+every rule that emits an event remembering that, the translator runs
+:func:`add_alias_profiles` after the rules, as a step of its own (``alias_profile`` in
+``explain()``).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from ..braze import (
     AliasToIdentify,
+    Event,
     Identifier,
     MergeUpdate,
+    NewAlias,
+    Purchase,
     UserAlias,
+    UserAttributes,
+    UsersAliasNew,
     UsersDelete,
     UsersIdentify,
     UsersMerge,
 )
-from ..errors import reject
-from ..events import Alias, Delete, Identify, SegmentEvent
+from ..errors import InvalidEvent, Problem, json_path, reject
+from ..events import Alias, Delete, Identify, SegmentEvent, Track
 from ..scope import Skip
 
 if TYPE_CHECKING:
@@ -35,6 +46,9 @@ if TYPE_CHECKING:
     from ..settings import Settings
 
 __all__ = [
+    "ALIAS_PROPERTIES",
+    "CREATE_ALIAS_EVENT",
+    "add_alias_profiles",
     "alias_to_identify_or_merge",
     "braze_id_of",
     "delete_to_users_delete",
@@ -42,7 +56,15 @@ __all__ = [
     "merge_anonymous",
     "resolve",
     "skip_anonymous",
+    "track_to_alias_new",
 ]
+
+#: The track event that creates a user alias (``create_alias``), as Segment's Braze
+#: destination (Actions) subscribes its Create Alias action by default.
+CREATE_ALIAS_EVENT: Final = "Create Alias"
+
+#: The properties of that event that name the alias.
+ALIAS_PROPERTIES: Final = ("alias_name", "alias_label")
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+\Z")
 
@@ -132,8 +154,10 @@ def merge_anonymous(event: Identify, scope: Scope) -> tuple[Output, ...]:
     anonymous alias profile into the known user (``/users/identify``, merge behaviour
     ``merge``), so the anonymous history moves with them."""
     settings = scope.settings
+    if settings.anonymous_users != "alias":
+        return ()
     user_id, anonymous_id = _present(event.user_id), _present(event.anonymous_id)
-    if settings.anonymous_users != "alias" or user_id is None or anonymous_id is None:
+    if user_id is None or anonymous_id is None:
         return ()
     alias = UserAlias(anonymous_id, settings.alias_label)
     return (UsersIdentify(aliases_to_identify=(AliasToIdentify(user_id, alias),)),)
@@ -164,9 +188,62 @@ def alias_to_identify_or_merge(event: Alias, scope: Scope) -> tuple[Output, ...]
                  "users with /users/merge (destructive)"),)
 
 
+def track_to_alias_new(event: Track, scope: Scope) -> tuple[Output, ...]:
+    """``Create Alias`` (with ``create_alias`` on) -> ``/users/alias/new``: the alias
+    ``properties.alias_name`` with the label ``properties.alias_label``, added to the
+    user whose external id is the event's ``userId`` when it has one, else a new
+    alias-only profile. Both properties must be non-blank strings: without them the
+    event says nothing Braze can act on, and it is rejected."""
+    properties = event.properties or {}
+    problems = [Problem(json_path(("properties", key)), "required: a non-blank string "
+                        "naming the alias")
+                for key in ALIAS_PROPERTIES
+                if type(properties.get(key)) is not str or not properties[key].strip()]
+    if problems:
+        raise InvalidEvent(problems)
+    alias = UserAlias(properties["alias_name"], properties["alias_label"])
+    return (UsersAliasNew(user_aliases=(NewAlias(user_alias=alias,
+                                                 external_id=_present(event.user_id)),)),)
+
+
 def delete_to_users_delete(event: Delete, scope: Scope) -> tuple[Output, ...]:
     """A deletion becomes ``/users/delete`` by external id (Segment deletes by userId)."""
     user_id = _present(event.user_id)
     if user_id is None:
         reject(("userId",), "required: Segment deletes users by userId")
     return (UsersDelete(external_ids=(user_id,)),)
+
+
+def add_alias_profiles(outputs: list[Output]) -> tuple[list[Output], tuple[Output, ...]]:
+    """Creates the profiles of alias users: for each user alias whose events or
+    purchases are in ``outputs`` and who has no attributes object with
+    ``_update_existing_only: false`` there, adds one such object (with no values) before
+    that user's first event or purchase, so that Braze creates the profile and keeps
+    them. With ``update_existing_only`` on, the translator does not run it: then no
+    profile is ever created.
+
+    Returns the outputs with those objects, and the objects added (none: ``outputs``
+    itself).
+    """
+    for output in outputs:
+        kind = type(output)
+        if (kind is Event or kind is Purchase) \
+                and output.identifier.kind == "user_alias":  # type: ignore[union-attr]
+            break
+    else:
+        return outputs, ()  # the common case: no alias user's event or purchase
+    created = {output.identifier for output in outputs
+               if type(output) is UserAttributes and output.update_existing_only is False}
+    out: list[Output] = []
+    added: list[Output] = []
+    for output in outputs:
+        kind = type(output)
+        if kind is Event or kind is Purchase:
+            ident: Identifier = output.identifier  # type: ignore[union-attr]
+            if ident.kind == "user_alias" and ident not in created:
+                created.add(ident)
+                profile = UserAttributes(identifier=ident, update_existing_only=False)
+                out.append(profile)
+                added.append(profile)
+        out.append(output)
+    return out, tuple(added)

@@ -10,7 +10,8 @@
 - A product without an id or a valid price, a bad quantity or currency rejects the whole
   event, naming the product's path: a partly logged order would misstate revenue.
 - No products but a numeric ``revenue``: one purchase of the event name at that price.
-- Neither: the event is sent as a plain custom event, with a notice.
+- Neither: nothing is emitted, with a notice; the ``purchase`` row sends the event as a
+  plain custom event instead (``otherwise(track_to_purchases, track_to_event)``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from ..braze import Purchase
 from ..errors import InvalidEvent, Problem, json_path
 from ..events import Track
 from ..limits import MAX_NAME, MAX_PER_PURCHASE, MAX_QUANTITY
-from .events import check_event_name, track_to_event
+from .events import check_event_name
 from .values import check_properties_size, clean_properties
 
 if TYPE_CHECKING:
@@ -83,7 +84,8 @@ class _Order:
                                                                   scope)
 
     def problem(self, path: PathT, message: str) -> None:
-        self.problems.append(Problem(json_path(path), message, self.scope.rule))
+        # The translator names the rule on problems that name none.
+        self.problems.append(Problem(json_path(path), message))
 
     def currency_of(self, product: Mapping[str, Any], path: PathT) -> str | None:
         value, where = product.get("currency"), (*path, "currency")
@@ -172,7 +174,8 @@ def _product(product: Any, path: PathT, order: _Order) -> list[Purchase]:
 
 def track_to_purchases(event: Track, scope: Scope) -> tuple[Output, ...]:
     """An order -> one purchase per product (quantities above 100 split), or one
-    revenue-only purchase; an order with neither is sent as a custom event."""
+    revenue-only purchase; an order with neither emits nothing, with a notice (the
+    ``purchase`` row then sends it as a custom event)."""
     properties = event.properties or {}
     products = properties.get("products")
     if products is None or products == []:
@@ -180,21 +183,20 @@ def track_to_purchases(event: Track, scope: Scope) -> tuple[Output, ...]:
         if revenue is None:
             scope.notice(("properties",), "a purchase event with neither products nor a "
                          "numeric revenue; sent as a custom event")
-            return track_to_event(event, scope)
+            return ()
         name = check_event_name(event.event, ("event",))
         order = _Order(properties, _USED_BY_REVENUE, scope)
         currency = order.currency_of({}, ("properties",))
         if currency is None:
             raise InvalidEvent(order.problems)
-        return (*scope.profile(),
-                *order.purchases(name, revenue, 1, currency, order.properties or None))
+        return tuple(order.purchases(name, revenue, 1, currency, order.properties or None))
     if not isinstance(products, list):
-        raise InvalidEvent((Problem("$.properties.products", "expected an array of products",
-                                    scope.rule),))
+        raise InvalidEvent((Problem("$.properties.products",
+                                    "expected an array of products"),))
     order = _Order(properties, _USED_BY_ORDER, scope)
     out: list[Purchase] = []
     for index, product in enumerate(products):
         out.extend(_product(product, ("properties", "products", index), order))
     if order.problems:
         raise InvalidEvent(order.problems)
-    return (*scope.profile(), *out)
+    return tuple(out)

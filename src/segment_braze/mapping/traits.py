@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any, Final
 from dateutil import parser as dateutil_parser
 
 from .._tables import LANGUAGES
-from ..braze import UserAttributes
-from ..converters import parse_time
+from ..braze import SubscriptionStatusSet, UserAttributes
 from ..errors import reject
 from ..events import Group, Identify, Page, Screen, Track
 from ..limits import INT64, MAX_NAME, MAX_STRING
-from .identity import looks_like_email, merge_anonymous
+from ..times import parse_time
+from .identity import looks_like_email
 from .values import (
     DROP,
     Attribute,
@@ -42,8 +42,11 @@ __all__ = [
     "IDENTITY_TRAITS",
     "RESERVED_KEYS",
     "STANDARD_TRAITS",
+    "SUBSCRIPTION_STATE_TRAITS",
     "context_traits_to_attributes",
+    "group_subscription_state",
     "group_to_attributes",
+    "group_to_subscription",
     "identify_to_attributes",
     "traits_to_values",
 ]
@@ -336,7 +339,7 @@ def traits_to_values(traits: Mapping[str, Any], base: PathT, scope: Scope, *,
         if entry is not None:
             attribute, normalise = entry
             if kind is str and len(value) > MAX_STRING:
-                scope.count_size(len(value))
+                scope.sink.count_size(len(value))
             result = value if value is None else normalise(value)
             kind = type(result)
             if attribute in source or kind is Dropped or kind is Fixed:
@@ -356,7 +359,7 @@ def traits_to_values(traits: Mapping[str, Any], base: PathT, scope: Scope, *,
                 size += len(value)
         else:
             _odd_trait(key, value, values)
-    scope.count_size(size)
+    scope.sink.count_size(size)
     if "name" in traits:
         _split_name(traits, values)
     if location:
@@ -453,11 +456,11 @@ def _attributes(values: dict[str, Any], merged: dict[str, Any],
                 scope: Scope) -> tuple[Output, ...]:
     ident = scope.identifier
     assert ident is not None  # noqa: S101 - the anonymous rule runs first
-    update_only = scope.update_existing_only()
-    if update_only is False:  # creates the alias profile
-        scope.profile_sent = True
-    out: tuple[Output, ...] = (UserAttributes(identifier=ident, values=values,
-                                              update_existing_only=update_only),)
+    update_only = scope.update_existing_only()  # False creates an alias profile
+    out: tuple[Output, ...] = ()
+    if values or not merged:  # the merge object alone carries the same identifier
+        out = (UserAttributes(identifier=ident, values=values,
+                              update_existing_only=update_only),)
     if merged:
         out += (UserAttributes(identifier=ident, values=merged,
                                update_existing_only=update_only, merge_objects=True),)
@@ -465,13 +468,12 @@ def _attributes(values: dict[str, Any], merged: dict[str, Any],
 
 
 def identify_to_attributes(event: Identify, scope: Scope) -> tuple[Output, ...]:
-    """Identify -> one attributes object (reserved traits to standard attributes, the rest
-    custom), after the ``/users/identify`` merge of the anonymous alias in alias mode."""
+    """Identify -> one attributes object: reserved traits to standard attributes, the
+    rest custom. (In alias mode the ``identify`` row first merges the anonymous alias,
+    ``both(merge_anonymous, identify_to_attributes)``.)"""
     location = event.context.location if event.context is not None else None
     values, merged = traits_to_values(event.traits or {}, ("traits",), scope,
                                       location=location, current_location=True)
-    if scope.settings.anonymous_users == "alias":
-        return merge_anonymous(event, scope) + _attributes(values, merged, scope)
     return _attributes(values, merged, scope)
 
 
@@ -486,6 +488,52 @@ def group_to_attributes(event: Group, scope: Scope) -> tuple[Output, ...]:
         reject(("groupId",), f"too long: {GROUP_PREFIX}<groupId> must fit in {MAX_NAME} "
                              "characters")
     return _attributes({name: True}, {}, scope)
+
+
+#: Group traits that hold the user's state in the subscription group the ``groupId`` names
+#: (``group_subscription_groups``), in the order they are read.
+SUBSCRIPTION_STATE_TRAITS: Final = ("subscription_state", "subscriptionState")
+
+
+def group_subscription_state(event: Group) -> tuple[str, Any] | None:
+    """The first of :data:`SUBSCRIPTION_STATE_TRAITS` the group's traits hold, and its
+    value; ``None`` when they hold neither."""
+    traits = event.traits
+    if traits:
+        for key in SUBSCRIPTION_STATE_TRAITS:
+            if key in traits:
+                return key, traits[key]
+    return None
+
+
+def group_to_subscription(event: Group, scope: Scope) -> tuple[Output, ...]:
+    """Group with ``traits.subscription_state`` (or ``subscriptionState``) ``subscribed``
+    or ``unsubscribed`` (any case) -> ``/v2/subscription/status/set``: the user enters or
+    leaves the subscription group whose id is the ``groupId``, named by external id, or
+    by email for a user identified by email. Any other state, or a user the endpoint
+    cannot name (by ``braze_id`` or user alias), emits nothing, with a notice; the
+    ``group`` row's attribute is sent instead."""
+    group_id = event.group_id
+    if not group_id.strip():
+        reject(("groupId",), "must not be blank")
+    found = group_subscription_state(event)
+    assert found is not None  # noqa: S101 - the matcher checked it
+    key, value = found
+    state = value.strip().lower() if type(value) is str else None
+    fallback = f"; sent as {GROUP_PREFIX}<groupId> instead"
+    if state not in GROUP_STATES:
+        scope.notice(("traits", key), f"expected subscribed or unsubscribed, got "
+                     f"{value!r}{fallback}")
+        return ()
+    ident = scope.identifier
+    assert ident is not None  # noqa: S101 - the anonymous rule runs first
+    if ident.kind not in ("external_id", "email"):
+        scope.notice(("traits", key), f"the subscription endpoint names users by external "
+                     f"id or email, and this user is identified by {ident.kind}{fallback}")
+        return ()
+    return (SubscriptionStatusSet.from_pairs({"subscription_groups": [(ident, None)]},
+                                             subscription_group_id=group_id,
+                                             subscription_state=state),)
 
 
 def context_traits_to_attributes(event: Track | Page | Screen,

@@ -25,7 +25,7 @@ a notice is given.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from .. import _json
@@ -40,12 +40,15 @@ from ..limits import (
     MAX_PROPERTIES_BYTES,
     MAX_STRING,
 )
+from ..scope import MEMO_LIMIT
+from ..times import render_time
 
 if TYPE_CHECKING:
     from ..scope import Scope
 
 __all__ = [
     "DROP",
+    "NESTED_OPERATIONS",
     "RESERVED_PROPERTIES",
     "Attribute",
     "Dropped",
@@ -54,13 +57,10 @@ __all__ = [
     "clean_properties",
     "custom_attribute",
     "name_problem",
-    "render_time",
 ]
 
 _ABORT: Final = 6 * MAX_EVENT_CHARS
 RESERVED_PROPERTIES: Final = frozenset({"time", "event_name"})
-
-UTC = timezone.utc
 
 
 class _Drop:
@@ -92,21 +92,6 @@ class Fixed:
     def __init__(self, value: Any, message: str) -> None:
         self.value = value
         self.message = message
-
-
-_TWO: Final = tuple(f"{n:02d}" for n in range(100))
-_THREE: Final = tuple(f"{n:03d}" for n in range(1000))
-
-
-def render_time(moment: datetime) -> str:
-    """A datetime as Braze wants it: ``YYYY-MM-DDTHH:MM:SS.mmmZ`` in UTC (naive is UTC)."""
-    zone = moment.tzinfo
-    if zone is not UTC and zone is not None and moment.utcoffset():
-        moment = moment.astimezone(UTC)
-    year = moment.year
-    return (f"{year if year >= 1000 else f'{year:04d}'}-{_TWO[moment.month]}-"
-            f"{_TWO[moment.day]}T{_TWO[moment.hour]}:{_TWO[moment.minute]}:"
-            f"{_TWO[moment.second]}.{_THREE[moment.microsecond // 1000]}Z")
 
 
 def name_problem(name: object) -> str | None:
@@ -246,19 +231,15 @@ class _Walk:
         return out if changed else value  # type: ignore[return-value]
 
 
-#: Property names already found valid, with their lengths: event schemas repeat, so most
-#: names are checked once. Bounded, so hostile input cannot grow it without limit.
-_KNOWN_NAMES: dict[str, int] = {}
-_KNOWN_NAMES_LIMIT: Final = 50_000
-
-
-def _name_length(name: Any) -> int:
-    """The length of a valid property name (remembered), or -1."""
+def _name_length(name: Any, known: dict[str, int]) -> int:
+    """The length of a valid property name (remembered in ``known``, the translator's
+    memo of property names: event schemas repeat, so most names are checked once), or
+    -1."""
     if type(name) is not str or not 0 < len(name) <= MAX_NAME or name[0] == "$" \
             or name in RESERVED_PROPERTIES:
         return -1
-    if len(_KNOWN_NAMES) < _KNOWN_NAMES_LIMIT:
-        _KNOWN_NAMES[name] = len(name)
+    if len(known) < MEMO_LIMIT:
+        known[name] = len(name)
     return len(name)
 
 
@@ -273,11 +254,11 @@ def clean_properties(properties: Mapping[str, Any], path: tuple[str | int, ...],
     if type(properties) is not dict:  # another mapping: copied into a dict Braze can take
         return _clean_properties_slowly(properties, path, scope)
     chars = 0  # characters of names and short strings: at most 6 bytes each in JSON
-    known = _KNOWN_NAMES
+    known = scope.memo.property_names
     for key, value in properties.items():
         length = known.get(key)
         if length is None:
-            length = _name_length(key)
+            length = _name_length(key, known)
             if length < 0:
                 break
         kind = type(value)
@@ -293,7 +274,7 @@ def clean_properties(properties: Mapping[str, Any], path: tuple[str | int, ...],
             break  # a nested value: walked below
     else:
         bound = 6 * chars
-        scope.count_size(chars)
+        scope.sink.count_size(chars)
         check_properties_size(properties, bound, path)
         return properties, bound
     return _clean_properties_slowly(properties, path, scope)
@@ -304,8 +285,11 @@ def _clean_properties_slowly(properties: Mapping[str, Any], path: tuple[str | in
     out: dict[str, Any] = {}
     chars = 0
     walk = _Walk(attribute=False)
+    known = scope.memo.property_names
     for key, value in properties.items():
-        length = _name_length(key)
+        length = known.get(key)
+        if length is None:
+            length = _name_length(key, known)
         kind = type(value)
         if length >= 0:
             if kind is str and len(value) <= MAX_STRING:
@@ -322,7 +306,7 @@ def _clean_properties_slowly(properties: Mapping[str, Any], path: tuple[str | in
             out[key] = cleaned
             chars += len(key) + 3
     bound = 6 * chars + walk.upper
-    scope.count_size(bound // 6)
+    scope.sink.count_size(bound // 6)
     check_properties_size(out, bound, path)
     return out, bound
 
@@ -338,7 +322,7 @@ def _odd_property(key: Any, value: Any, path: tuple[str | int, ...], walk: _Walk
         scope.notice((*path, str(key)), f"{problem}; property dropped")
         return DROP
     if type(value) is str:  # longer than MAX_STRING, or it would not be here
-        scope.count_size(len(value))
+        scope.sink.count_size(len(value))
         scope.notice((*path, key), f"string longer than {MAX_STRING} characters; "
                      "property dropped")
         return DROP
@@ -388,9 +372,10 @@ def custom_attribute(name: str, value: Any, base: tuple[str | int, ...],
     if kind is str:
         size = len(value)
         if size <= MAX_STRING:
-            scope.size += size
+            # Counted without the check: the caller (traits_to_values) checks the total.
+            scope.sink.size += size
             return value
-        scope.count_size(size)
+        scope.sink.count_size(size)
         scope.notice((*base, name), f"string longer than {MAX_STRING} characters; "
                      "attribute dropped")
         return DROP
@@ -404,7 +389,10 @@ def custom_attribute(name: str, value: Any, base: tuple[str | int, ...],
         if isinstance(value, list | tuple):
             cleaned: Any = _array_attribute(value, walk)
         elif isinstance(value, Mapping):
-            cleaned = _object_attribute(value, walk)
+            if scope.settings.nested_array_operations and _nested_shape(value):
+                cleaned = _nested_operations(walk.mapping(value, (), 1))
+            else:
+                cleaned = _object_attribute(value, walk)
         elif isinstance(value, datetime):
             return render_time(value)
         elif isinstance(value, date):
@@ -417,7 +405,7 @@ def custom_attribute(name: str, value: Any, base: tuple[str | int, ...],
         return DROP
     for relative, message in walk.fixes:
         scope.notice((*base, name, *relative), message)
-    scope.count_size(walk.upper // 6)
+    scope.sink.count_size(walk.upper // 6)
     if walk.upper > MAX_OBJECT_BYTES:
         plain = cleaned.value if isinstance(cleaned, Attribute) else cleaned
         size = len(_json.dumps(plain))
@@ -488,6 +476,61 @@ def _object_attribute(value: Mapping[str, Any], walk: _Walk) -> Any:
                            for index, item in enumerate(items)]
         return Attribute(out, merge="$update" in out)
     return walk.mapping(value, (), 1)
+
+
+#: The peers' spelling of array-of-object operations, read with
+#: ``nested_array_operations``: a trait whose value is an object of these lists. ``add``
+#: holds the objects to add; each entry of ``update`` and ``remove`` names, under
+#: ``identifier``, the key that identifies the object (``{"identifier": "id", "id": 2,
+#: "age": 27}``), and an ``update`` entry's other keys are the fields to merge into it.
+NESTED_OPERATIONS: Final[Mapping[str, str]] = {"add": "$add", "remove": "$remove",
+                                               "update": "$update"}
+
+
+def _nested_shape(value: Mapping[str, Any]) -> bool:
+    """Whether ``value`` is written in the peers' spelling: only ``add``, ``update`` and
+    ``remove`` lists, with ``update`` or some object among them (``add`` and ``remove``
+    of scalars alone are Braze's own simple-array operations, sent as they are)."""
+    keys = value.keys()
+    if not keys or not keys <= NESTED_OPERATIONS.keys():
+        return False
+    if "update" in keys:
+        return True
+    return any(isinstance(items, list | tuple) and any(isinstance(i, Mapping) for i in items)
+               for items in value.values())
+
+
+def _nested_operations(value: Mapping[str, Any]) -> Attribute:
+    """The peers' ``add`` / ``update`` / ``remove`` (already walked as a nested value) as
+    Braze's ``$add``, ``$remove`` and ``$update`` (in the order Braze applies them);
+    ``$update`` needs ``_merge_objects``."""
+    out: dict[str, list[Any]] = {}
+    for op, braze in NESTED_OPERATIONS.items():
+        if op not in value:
+            continue
+        items = value[op]
+        if not isinstance(items, list) or not all(isinstance(i, Mapping) for i in items):
+            raise _Unsendable((op,), f"{op!r} takes an array of objects")
+        if op == "add":
+            out[braze] = items
+            continue
+        entries = []
+        for index, item in enumerate(items):
+            key = item.get("identifier")
+            if type(key) is not str or not key or key not in item:
+                raise _Unsendable((op, index, "identifier"), "expected the name of the key "
+                                  "that identifies the object, present in the entry")
+            identity = item[key]
+            if isinstance(identity, Mapping | list):
+                raise _Unsendable((op, index, key), "an identifying value must be a scalar")
+            entry: dict[str, Any] = {"$identifier_key": key, "$identifier_value": identity}
+            if op == "update":
+                entry["$new_object"] = {k: v for k, v in item.items()
+                                        if k != "identifier" and k != key}
+            entries.append(entry)
+        out[braze] = entries
+    return Attribute({op: out[op] for op in ("$add", "$remove", "$update") if op in out},
+                     merge="$update" in out)
 
 
 def _identified(item: Mapping[str, Any], path: tuple[str | int, ...], op: str,

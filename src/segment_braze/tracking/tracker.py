@@ -36,8 +36,9 @@ A tracker is safe to share between threads (the delivery code acknowledges from 
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Container, Iterable, KeysView, Mapping
+from itertools import chain
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 
 import attrs
@@ -113,40 +114,69 @@ def _is_operation(value: Mapping[str, Any]) -> bool:
     return bool(value) and value.keys() <= OPERATIONS
 
 
-class _Flight:
-    """The writes of one slot of one user not settled yet.
+class _Flights:
+    """The writes of one user not settled yet, slot by slot.
 
-    ``latest`` is the sequence number of the latest write translated (pending or not),
-    ``pending`` those not settled, ``retried`` those answered "retry" (they may land at
-    any time until settled), and ``taint`` the latest write that one of those may have
-    overtaken: it cannot be committed.
+    ``count[slot]``: how many writes of the slot are pending (only slots with some);
+    ``latest[slot]``: the sequence number of the latest write of each such slot
+    translated (pending or not); ``taint[slot]``: the latest write that a write answered
+    "retry" (or evicted) may have overtaken: it cannot be committed; ``retried``: the
+    translations whose writes to this user were answered "retry" (they may land at any
+    time until settled); ``open``: the translations with writes to the user pending;
+    ``newest``: the greatest of ``latest``.
+
+    Kept per user, not per slot: an identify writes a dozen slots of one user, and most
+    of what settling does (count down, compare with the latest) is done on the user's
+    dicts at once.
     """
 
-    __slots__ = ("latest", "pending", "retried", "taint")
+    __slots__ = ("count", "latest", "newest", "open", "retried", "taint")
 
-    def __init__(self, seq: int) -> None:
-        self.latest = seq
-        self.pending = {seq}
+    def __init__(self, slots: Iterable[Slot], seq: int) -> None:
+        self.count: dict[Slot, int] = dict.fromkeys(slots, 1)
+        self.latest: dict[Slot, int] = dict.fromkeys(self.count, seq)
         self.retried: set[int] = set()
-        self.taint = 0
+        self.taint: dict[Slot, int] = {}
+        self.open = 1
+        self.newest = seq
 
-    def add(self, seq: int) -> None:
-        self.latest = seq
-        self.pending.add(seq)
+    def add(self, slots: Iterable[Slot], seq: int) -> None:
+        """Writes of ``slots`` by translation ``seq`` are now pending."""
+        count = self.count
+        for slot in slots:
+            count[slot] = count.get(slot, 0) + 1
+        self.latest.update(dict.fromkeys(slots, seq))
+        self.open += 1
+        self.newest = max(self.newest, seq)
 
-    def alone(self, seq: int) -> bool:
-        """Whether ``seq`` is the latest write, the only one pending, and untainted."""
-        return self.latest == seq and self.taint < seq and self.pending == {seq}
+    def __contains__(self, slot: object) -> bool:
+        """Whether a write of ``slot`` is pending."""
+        return slot in self.count
+
+    def __bool__(self) -> bool:
+        return bool(self.count)
+
+    def keys(self) -> KeysView[Slot]:
+        """The slots with a write pending."""
+        return self.count.keys()
+
+
+#: Per request class, per part that changes what is known: (class, part name).
+_PartKey: TypeAlias = "tuple[type, str]"
 
 
 class _Pending:
-    """The writes of one translation waiting for their acknowledgement, by user."""
+    """The writes of one translation waiting for their acknowledgement, by user, and how
+    many entries of each part that changes what is known its requests carry (an
+    acknowledgement of a request carrying all of them settles every write at once)."""
 
-    __slots__ = ("origin", "writes")
+    __slots__ = ("counts", "origin", "writes")
 
-    def __init__(self, origin: Origin, writes: dict[UserKey, dict[Slot, Any]]) -> None:
+    def __init__(self, origin: Origin, writes: dict[UserKey, dict[Slot, Any]],
+                 counts: dict[_PartKey, int]) -> None:
         self.origin = origin
         self.writes = writes
+        self.counts = counts
 
 
 class _Call:
@@ -199,7 +229,7 @@ class Tracker:
         self._seq = 0
         self._pending: OrderedDict[int, _Pending] = OrderedDict()
         self._by_origin: dict[Origin, list[int]] = {}
-        self._flights: dict[UserKey, dict[Slot, _Flight]] = {}
+        self._flights: dict[UserKey, _Flights] = {}
         #: The store changed in a way that must be flushed before the requests are sent.
         self._dirty = False
         self._lock = threading.RLock()
@@ -291,7 +321,8 @@ class Tracker:
             if remember:
                 if call.writes:
                     self._record(call.seq, translation.origin,
-                                 {u: w for u, w in call.writes.items() if w}, call.records)
+                                 {u: w for u, w in call.writes.items() if w}, call.records,
+                                 out)
                 self._durable()
         if not changed:
             return translation
@@ -430,7 +461,7 @@ class Tracker:
             fields = {("field", name): getattr(entry, name)
                       for name in type(entry).ENDPOINT.distinct}
             record = self._record_of(key, call)
-            flights = self._flights.get(key) or {}
+            flights: Container[Slot] = self._flights.get(key) or ()
             sent = call.sent.setdefault(key, set())
             if (record is not None
                     and all(record.values.get(slot[1], _MISS) == value
@@ -547,9 +578,11 @@ class Tracker:
         flights = self._flights.get(user)
         if call.seq and flights is not None:
             # Earlier writes still pending are overtaken: none of them is the latest now.
-            for slot, flight in flights.items():
+            latest = flights.latest
+            for slot in flights.count:
                 if slot != ALL and (not keep_notes or type(slot) is str):
-                    flight.latest = call.seq
+                    latest[slot] = call.seq
+                    flights.newest = max(flights.newest, call.seq)
         writes = call.writes.get(user) or {}
         notes: dict[Slot, Any] = {s: v for s, v in writes.items()
                                   if keep_notes and type(s) is tuple and s[0] == "alias"}
@@ -597,7 +630,8 @@ class Tracker:
     # -- committing --------------------------------------------------------------------
 
     def _record(self, seq: int, origin: Origin, writes: dict[UserKey, dict[Slot, Any]],
-                call_records: Mapping[UserKey, UserRecord | None]) -> None:
+                call_records: Mapping[UserKey, UserRecord | None],
+                requests: Iterable[Request]) -> None:
         if self._at_once:  # forgetting was done while translating
             for user, values in writes.items():
                 known = {s: v for s, v in values.items() if v is not _FORGET}
@@ -608,14 +642,19 @@ class Tracker:
         for user, values in writes.items():
             mine = flights.get(user)
             if mine is None:
-                mine = flights[user] = {}
-            for slot in values:
-                flight = mine.get(slot)
-                if flight is None:
-                    mine[slot] = _Flight(seq)
-                else:
-                    flight.add(seq)
-        self._pending[seq] = _Pending(origin, writes)
+                flights[user] = _Flights(values, seq)
+            else:
+                mine.add(values, seq)
+        counts: dict[_PartKey, int] = {}
+        for request in requests:
+            kind = type(request)
+            for part, _ in self._relevant_parts(request):
+                carried = request.origins.get(part.name)
+                number = carried.count(origin) if carried else 0
+                if number:
+                    key = (kind, part.name)
+                    counts[key] = counts.get(key, 0) + number
+        self._pending[seq] = _Pending(origin, writes, counts)
         self._by_origin.setdefault(origin, []).append(seq)
         while len(self._pending) > MAX_PENDING:
             old, pending = self._pending.popitem(last=False)
@@ -624,21 +663,31 @@ class Tracker:
                 self._resolve(old, user, values, "evicted")
 
     def _commit(self, user: UserKey, values: Mapping[Slot, Any], forget: Iterable[Slot],
-                record: UserRecord | None = _MISS) -> None:
+                record: UserRecord | None = _MISS) -> int:
         """Write ``values`` into a user's record and drop the slots in ``forget``
-        (``record``: the user's record in the store, when the caller has just read it)."""
-        forget = [slot for slot in forget if slot not in values]
+        (``record``: the user's record in the store, when the caller has just read it);
+        returns how many attribute values it wrote."""
+        forget = [slot for slot in forget if slot not in values] if forget else []
+        # Slots that are not attribute names (notes, fields): rare, found in bulk.
+        notes = [] if _STRS.issuperset(map(type, values)) else [
+            slot for slot in values if type(slot) is not str]
         if record is _MISS:
             record = self.store.get(user)
         current = record if record is not None else EMPTY
-        if forget and any(_holds(current, slot) for slot in forget):
+        if forget and (not current.values.keys().isdisjoint(forget)  # attribute names
+                       if _STRS.issuperset(map(type, forget))
+                       else any(_holds(current, slot) for slot in forget)):
             self._dirty = True
         elif not values:
-            return
+            return 0
+        if not forget and not notes:  # the common case: attribute values only
+            self.store.put(user, UserRecord({**current.values, **values},  # type: ignore[dict-item]
+                                            current.aliases, current.merged_into))
+            return len(values)
         new_values: dict[Any, Any] = dict(current.values)
         new_values.update(values)  # attribute slots (nearly all): their names are keys
         aliases = set(current.aliases)
-        for slot in [slot for slot in values if type(slot) is not str]:
+        for slot in notes:
             value = new_values.pop(slot)
             if slot[0] == "alias":
                 aliases.add(slot[1])
@@ -655,53 +704,96 @@ class Tracker:
                          current.aliases if len(aliases) == len(current.aliases)
                          and aliases == current.aliases else frozenset(aliases),
                          current.merged_into)
-        if record is None and not new:
-            return
-        self._store(user, new)
+        if record is not None or new:
+            self._store(user, new)
+        return len(values) - len(notes)
 
-    def _resolve(self, seq: int, user: UserKey, values: dict[Slot, Any], fate: _Fate) -> int:
-        """Settle the writes ``values`` (of the translation ``seq``) to one user; returns
-        how many attribute values were committed. A value is committed only when
-        delivered, when it is the user's latest write of that slot, no other write of it
-        (nor of the whole user) is pending, and no write answered "retry" may have
-        overtaken it; otherwise the slot is left unknown."""
+    def _resolve(self, seq: int, user: UserKey, values: dict[Slot, Any], fate: _Fate,
+                 last: bool = True) -> int:
+        """Settle the writes ``values`` (of the translation ``seq``) to one user (``last``:
+        the last of them still pending); returns how many attribute values were
+        committed. A value is committed only when delivered, when it is the user's latest
+        write of that slot, no other write of it (nor of the whole user) is pending, and
+        no write answered "retry" may have overtaken it; otherwise the slot is left
+        unknown."""
         flights = self._flights.get(user)
         if fate == "retry":  # it may land at any time from now on: nothing is settled
             if flights is not None:
-                for slot in values:
-                    flight = flights.get(slot)
-                    if flight is not None and seq in flight.pending:
-                        flight.retried.add(seq)
+                flights.retried.add(seq)
             self._commit(user, {}, [slot for slot in values if slot != ALL])
             return 0
-        uncertain = fate == "evicted"  # it may still be sent, at any time
-        if flights is not None and ALL in values:
-            whole = flights.get(ALL)
-            late = uncertain or (whole is not None and seq in whole.retried)
-            _settle(flights, ALL, seq, uncertain)
+        if flights is None:  # nothing of it is pending any more (evicted meanwhile)
+            return self._commit(user, {}, [slot for slot in values if slot != ALL])
+        count, latest, taint = flights.count, flights.latest, flights.taint
+        # It may have landed after later writes: answered "retry" before, or evicted.
+        late = fate == "evicted" or seq in flights.retried
+        if last:
+            flights.retried.discard(seq)
+            flights.open -= 1
+        if (fate == "delivered" and flights.open == 0 and flights.newest == seq and not late
+                and not taint and ALL not in values):
+            # The common case, in bulk: this translation's are the user's only writes
+            # pending, and the latest of each slot (the latest of all).
+            if len(count) == len(values):
+                del self._flights[user]
+            else:
+                for slot in values:
+                    del count[slot], latest[slot]
+            if _FORGET in values.values():
+                return self._commit(user, {s: v for s, v in values.items() if v is not _FORGET},
+                                    [s for s, v in values.items() if v is _FORGET])
+            return self._commit(user, values, ())
+        if ALL in values:
+            _count_down(flights, ALL, seq, late)
             if late:  # it may have landed after any later write of the user
-                for flight in flights.values():
-                    if flight.latest > seq:
-                        flight.taint = max(flight.taint, flight.latest)
-        blocked = flights is not None and ALL in flights
+                for slot, newest in latest.items():
+                    if newest > seq:
+                        taint[slot] = max(taint.get(slot, 0), newest)
+        blocked = ALL in count
+        if fate == "delivered" and not late and not blocked and ALL not in values \
+                and latest.items() >= dict.fromkeys(values, seq).items() \
+                and count.items() >= dict.fromkeys(values, 1).items() \
+                and not (taint and any(taint.get(slot, 0) >= seq for slot in values)):
+            # The common case, in bulk: the one pending write of each slot is this one,
+            # and the latest.
+            if len(count) == len(values):
+                del self._flights[user]
+            else:
+                for slot in values:
+                    del count[slot], latest[slot]
+                    taint.pop(slot, None)
+            if _FORGET in values.values():
+                return self._commit(user, {s: v for s, v in values.items() if v is not _FORGET},
+                                    [s for s, v in values.items() if v is _FORGET])
+            return self._commit(user, values, ())
+        delivered = fate == "delivered" and not blocked
         commit: dict[Slot, Any] = {}
         forget: list[Slot] = []
         for slot, value in values.items():
             if slot == ALL:
                 continue
-            flight = flights.get(slot) if flights is not None else None
-            if (fate == "delivered" and value is not _FORGET and not blocked
-                    and flight is not None and flight.alone(seq)):
+            pending = count.get(slot)
+            if pending is None:  # not pending (its flights were dropped): unknown
+                forget.append(slot)
+                continue
+            newest = latest[slot]
+            if delivered and pending == 1 and newest == seq and value is not _FORGET \
+                    and taint.get(slot, 0) < seq:
                 commit[slot] = value
             else:
                 forget.append(slot)
-            if flights is not None:
-                _settle(flights, slot, seq, uncertain)
-        if flights is not None and not flights:
+            if pending == 1:
+                del count[slot], latest[slot]
+                taint.pop(slot, None)
+            else:
+                count[slot] = pending - 1
+                if late and newest > seq:
+                    taint[slot] = max(taint.get(slot, 0), newest)
+        if not count:
             del self._flights[user]
         if commit or forget:
-            self._commit(user, commit, forget)
-        return sum(1 for slot in commit if type(slot) is str)
+            return self._commit(user, commit, forget)
+        return 0
 
     def _unlist(self, origin: Origin, seq: int) -> None:
         seqs = self._by_origin.get(origin)
@@ -740,64 +832,116 @@ class Tracker:
         with self._lock:
             if not self._pending:
                 return 0
-            parts = None if request is None else self._parts(request)
-            # A repeat merged into an equal entry (origins["superseded"]) carried what the
-            # entry carried: all of its writes are settled.
-            repeats = () if request is None else request.origins.get("superseded", ())
-            committed = 0
-            for origin, fate in fates.items():
-                seqs = self._by_origin.get(origin)
-                if not seqs:
-                    continue
-                selected = None if parts is None or origin in repeats else parts.get(origin)
-                if selected is None and parts is not None and origin not in repeats:
-                    continue
-                for seq in list(seqs):
-                    committed += self._settle_seq(seq, origin, fate, selected)
-            self._durable()
-            return committed
+            return self._settle_all(fates, request)
+
+    def delivered(self, request: Request) -> int:
+        """Every entry of ``request`` was delivered (a 2xx answer without ``errors``):
+        what :meth:`acknowledge` does with a delivered outcome for each of its events, at
+        the cost of the events with writes waiting, not of every event. Delivery calls
+        it for such answers."""
+        with self._lock:
+            if not self._pending:
+                return 0
+            # Only entries of parts that change what is known (and repeats merged into
+            # them) carry writes: the origins of the others are not even looked at.
+            origins = request.origins
+            carrying = [origins.get(part.name, ()) for part, _ in self._relevant_parts(request)]
+            carrying.append(origins.get("superseded", ()))
+            waiting = self._by_origin.keys() & chain.from_iterable(carrying)
+            if not waiting:
+                return 0
+            # In the order Braze applied them.
+            return self._settle_all({origin: "delivered"
+                                     for origin in dict.fromkeys(chain.from_iterable(carrying))
+                                     if origin in waiting}, request)
+
+    def _settle_all(self, fates: Mapping[Origin, _Fate], request: Request | None) -> int:
+        """Settle what ``request`` (``None``: anything) carried of each origin's writes.
+
+        Which of an origin's writes a request carried: all of them when the request
+        carries every entry (of the parts that change what is known) that the origin's
+        translation sent, as counted when it was translated; the common case, read from
+        the origins alone. Otherwise (an event split between requests, an identify with
+        its merge sent apart, the same message id twice) the request's entries are read
+        (:meth:`_parts`), for those origins only."""
+        by_origin = self._by_origin
+        choices: dict[Origin, Any] = {}
+        unsure: list[Origin] = []
+        carried = None if request is None else _Carried(self, request)
+        for origin in fates:
+            seqs = by_origin.get(origin)
+            if not seqs:
+                continue
+            choice = None if carried is None else carried.choice(origin, seqs)
+            if choice is _NOTHING:
+                continue
+            if choice is _READ:
+                unsure.append(origin)
+            choices[origin] = choice
+        if unsure:
+            assert request is not None  # noqa: S101 - only a request makes one unsure
+            read = self._parts(request, set(unsure))
+            for origin in unsure:
+                choices[origin] = read.get(origin, _NOTHING)
+        committed = 0
+        for origin, choice in choices.items():
+            if choice is _NOTHING:
+                continue
+            fate = fates[origin]
+            for seq in list(by_origin.get(origin, ())):
+                committed += self._settle_seq(seq, origin, fate, choice)
+        self._durable()
+        return committed
 
     def _settle_seq(self, seq: int, origin: Origin, fate: _Fate,
                     selected: Mapping[UserKey, set[Slot]] | None) -> int:
         """Settle the writes of translation ``seq`` (those ``selected``, or all)."""
         pending = self._pending[seq]
         committed = 0
-        for user, values in list(pending.writes.items()):
-            slots = None if selected is None else selected.get(user)
-            if selected is not None and not slots:
+        writes = pending.writes
+        if selected is None:
+            for user, values in writes.items():
+                committed += self._resolve(seq, user, values, fate)
+            if fate != "retry":
+                del self._pending[seq]
+                self._unlist(origin, seq)
+            return committed
+        for user, values in list(writes.items()):
+            slots = selected.get(user)
+            if not slots:
                 continue
-            chosen = values if slots is None else {
-                s: v for s, v in values.items() if s in slots}
+            chosen = {s: v for s, v in values.items() if s in slots}
             if not chosen:
                 continue
-            committed += self._resolve(seq, user, chosen, fate)
+            committed += self._resolve(seq, user, chosen, fate, len(chosen) == len(values))
             if fate == "retry":
                 continue
-            if chosen is values:
-                values.clear()
+            if len(chosen) == len(values):
+                del writes[user]
             else:
                 for slot in chosen:
                     del values[slot]
-            if not values:
-                del pending.writes[user]
-        if not pending.writes:
+        if not writes:
             del self._pending[seq]
             self._unlist(origin, seq)
         return committed
 
-    def _parts(self, request: Request) -> dict[Origin, dict[UserKey, set[Slot]]]:
-        """Which pending writes a request carries, per origin and user, read from its
-        declaration: the attribute names of its attributes objects (also for the users a
-        merged alias may write), the notes and fields of what it joins or names, and the
-        users it deletes, merges or joins."""
+    def _parts(self, request: Request, only: Container[Origin]
+               ) -> dict[Origin, dict[UserKey, set[Slot]]]:
+        """Which pending writes a request carries, per origin (of those in ``only``) and
+        user, read from its declaration: the attribute names of its attributes objects
+        (also for the users a merged alias may write), the notes and fields of what it
+        joins or names, and the users it deletes, merges or joins."""
         parts: dict[Origin, dict[UserKey, set[Slot]]] = {}
 
         def add(origin: Origin, user: UserKey, slots: Iterable[Slot]) -> None:
             parts.setdefault(origin, {}).setdefault(user, set()).update(slots)
 
-        for part in _declaration(request).parts:
+        for part, _ in self._relevant_parts(request):
             effect = part.effect
             for entry, origin in request.pairs(part):
+                if origin not in only:
+                    continue
                 if effect == "values":
                     if entry.identifier.kind not in TRACKED_KINDS:
                         continue
@@ -810,7 +954,7 @@ class Tracker:
                 elif effect == "name":
                     (key,) = part.users(entry)
                     add(origin, key, (("field", name) for name in entry.ENDPOINT.distinct))
-                elif effect != "none":
+                else:
                     users = part.users(entry)
                     for user in users:
                         add(origin, user, (ALL,))
@@ -845,19 +989,74 @@ def _holds(record: UserRecord, slot: Slot) -> bool:
     return slot != ALL and slot[1] in record.values
 
 
-def _settle(flights: dict[Slot, _Flight], slot: Slot, seq: int, uncertain: bool) -> None:
+#: What a request carried of an origin's writes: nothing, or (not known from its origins
+#: alone) what reading its entries says.
+_NOTHING: Final[Any] = object()
+_READ: Final[Any] = object()
+_STRS: Final = frozenset({str})
+
+
+class _Carried:
+    """How many entries of each origin one request carries, per part that changes what
+    is known: counted from its origins (in C) the first time it is asked."""
+
+    __slots__ = ("_counts", "_kind", "_repeats", "_request", "_tracker")
+
+    def __init__(self, tracker: Tracker, request: Request) -> None:
+        self._tracker = tracker
+        self._request = request
+        self._kind = type(request)
+        #: Origins of repeats merged into an equal entry: they carried all its writes.
+        self._repeats = request.origins.get("superseded", ())
+        self._counts: list[tuple[str, Counter[Origin]]] | None = None
+
+    def choice(self, origin: Origin, seqs: list[int]) -> Any:
+        """``None`` (every write of the origin), :data:`_NOTHING`, or :data:`_READ`."""
+        if origin in self._repeats:
+            return None
+        counts = self._counts
+        if counts is None:
+            request = self._request
+            counts = self._counts = [
+                (part.name, Counter(request.origins.get(part.name, ())))
+                for part, _ in self._tracker._relevant_parts(request)]
+        if len(counts) == 1:  # the common case: one such part (attributes)
+            name, counter = counts[0]
+            carried = counter[origin]
+            if not carried:
+                return _NOTHING
+            if len(seqs) == 1:
+                sent = self._tracker._pending[seqs[0]].counts
+                if len(sent) == 1 and sent.get((self._kind, name)) == carried:
+                    return None
+            return _READ
+        mine = {name: n for name, counter in counts if (n := counter[origin])}
+        if not mine:
+            return _NOTHING
+        if len(seqs) == 1:
+            sent = self._tracker._pending[seqs[0]].counts
+            kind = self._kind
+            if len(sent) == len(mine) and all(
+                    cls is kind and mine.get(name) == n for (cls, name), n in sent.items()):
+                return None
+        return _READ
+
+
+def _count_down(flights: _Flights, slot: Slot, seq: int, late: bool) -> None:
     """The write ``seq`` of ``slot`` is no longer pending. When it may have landed after
-    later writes (it was answered "retry", or ``uncertain``), those are tainted."""
-    flight = flights.get(slot)
-    if flight is None or seq not in flight.pending:
+    later writes (``late``), those are tainted."""
+    count = flights.count
+    pending = count.get(slot)
+    if pending is None:
         return
-    flight.pending.discard(seq)
-    late = (uncertain or seq in flight.retried) and flight.latest > seq
-    flight.retried.discard(seq)
-    if late:
-        flight.taint = max(flight.taint, flight.latest)
-    if not flight.pending:
-        del flights[slot]
+    if pending == 1:
+        del count[slot], flights.latest[slot]
+        flights.taint.pop(slot, None)
+        return
+    count[slot] = pending - 1
+    newest = flights.latest[slot]
+    if late and newest > seq:
+        flights.taint[slot] = max(flights.taint.get(slot, 0), newest)
 
 
 #: What each declared effect does (see :data:`~segment_braze.braze.endpoint.Effect`).
