@@ -1,8 +1,8 @@
 """Outcomes of lines as plain data, for the trip back from a worker process (``--jobs``).
 
-Pickling a translation costs a worker a third as much as translating it, and the parent
-as much again to unpickle it: the generic reduce protocol runs for every object, with
-its class and a dict of its fields, and every object is remembered until the end. Here
+Pickling a translation costs a worker almost half as much as parsing and translating the
+event, and the parent nearly as much again to unpickle it: the generic reduce protocol
+runs for every object, with its class and a dict of its fields. Here
 an object of the library's classes becomes a list of its fields' values in declaration
 order with its class's number last (nested objects alike, tuples item by item, other
 values as they are), written with :mod:`marshal`, which keeps types exactly (a tuple
