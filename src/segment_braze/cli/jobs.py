@@ -315,7 +315,7 @@ def _take(unit: Unit | ReadFailure, future: Future[bytes] | None
 
 def translate(pool: Pool, sources: Sequence[Source], tracker: Tracker | None, tally: Tally,
               rejects: Rejects, progress: Progress, stdin: IO[bytes]) -> Iterator[Request]:
-    """What :func:`.commands.translate` yields, translated in ``pool``: the requests in
+    """What :func:`.pipeline.translate` yields, translated in ``pool``: the requests in
     input order, every line counted as that function counts it.
 
     The cycle collector is paused meanwhile: rebuilding the outcomes allocates several
