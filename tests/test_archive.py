@@ -15,12 +15,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import segment_braze as sb
-from segment_braze import _json
-from segment_braze.archive import INPUT_SUFFIXES, Source, find_sources, read_file, read_source
+from segment_braze import _json, archive
+from segment_braze.archive import (
+    INPUT_SUFFIXES,
+    Source,
+    find_sources,
+    parse_block,
+    read_blocks,
+    read_file,
+    read_source,
+)
 
 
 def event(n: int) -> dict[str, Any]:
@@ -293,3 +301,34 @@ def test_every_non_blank_line_is_one_record(lines: list[bytes]) -> None:
     want = [n for n, line in enumerate(data.split(b"\n"), 1) if line and not line.isspace()]
     assert [r.line for r in records] == want
     assert all(r.ok != (r.reason is not None) for r in records)
+
+
+# -- blocks: read here, parsed elsewhere -----------------------------------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(lines=st.lists(st.sampled_from([b'{"a": 1}', b"", b"  ", b"\r", b"not json",
+                                       b'{"b": [1, 2]}\r', b"\xff"]), max_size=40),
+       newline_at_end=st.booleans(), chunk=st.integers(1, 30))
+def test_blocks_parse_to_the_lines_read(tmp_path_factory: pytest.TempPathFactory,
+                                        lines: list[bytes], newline_at_end: bool,
+                                        chunk: int) -> None:
+    """Blocks of whole lines, parsed, are the records read_source yields, whatever the
+    size of the reads; ``records()`` counts them."""
+    path = tmp_path_factory.mktemp("blocks") / "in.ndjson"
+    path.write_bytes(b"\n".join(lines) + (b"\n" if newline_at_end else b""))
+    source = Source(str(path), str(path))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(archive, "CHUNK", chunk)
+        blocks = list(read_blocks(source))
+        records = list(read_source(source))
+    assert [r for b in blocks for r in parse_block(b)] == records
+    assert sum(b.records() for b in blocks) == len(records)
+    assert all(b.data.endswith(b"\n") for b in blocks[:-1])
+
+
+def test_documents_are_not_read_in_blocks(tmp_path: Path) -> None:
+    (tmp_path / "a.json").write_text("[]")
+    with pytest.raises(ValueError, match="not read in blocks"):
+        read_blocks(Source(str(tmp_path / "a.json"), str(tmp_path / "a.json"),
+                           document=True))

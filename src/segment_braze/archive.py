@@ -34,7 +34,7 @@ import os
 import sys
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from typing import IO, Any, Final, Literal, NamedTuple, TypeAlias
+from typing import IO, Any, Final, Literal, NamedTuple, TypeAlias, TypeVar
 
 import attrs
 
@@ -46,12 +46,15 @@ __all__ = [
     "CHUNK",
     "INPUT_SUFFIXES",
     "STDIN",
+    "Block",
     "EventLine",
     "ReadFailure",
     "Source",
     "Unreadable",
     "find_sources",
+    "parse_block",
     "parse_line",
+    "read_blocks",
     "read_events",
     "read_file",
     "read_source",
@@ -73,6 +76,8 @@ _GZIP_MAGIC: Final = b"\x1f\x8b"
 #: Why a line could not be read, as counted in summaries. (Deep nesting that the JSON
 #: parser refuses is "not JSON" too.)
 Unreadable: TypeAlias = Literal["not JSON", "larger than 1 MB"]
+
+_T = TypeVar("_T")
 
 #: A path as the functions here take it.
 StrPath: TypeAlias = "str | os.PathLike[str]"
@@ -345,28 +350,76 @@ def parse_line(source: str, number: int, raw: bytes,
     return EventLine(source, number, event, None, None, raw)
 
 
+class Block(NamedTuple):
+    """Whole lines of one NDJSON input, read but not parsed (:func:`read_blocks`), for
+    :func:`parse_block` to parse, maybe in another process.
+
+    ``data`` holds the lines numbered ``line + 1`` on, each ending in a newline but
+    perhaps the last of the input (a last line without one, or the part of a line read
+    before a read fault). A named tuple of a name, a number and bytes: cheap to send to
+    another process.
+    """
+
+    source: str
+    #: The number of the line before the first one of ``data`` (0 at an input's start).
+    line: int
+    data: bytes
+
+    def records(self) -> int:
+        """How many non-blank lines it holds: the records :func:`parse_block` yields."""
+        lines = self.data.split(b"\n")
+        return len(lines) - lines.count(b"") - sum(map(bytes.isspace, lines))
+
+
+def _blocks(source: str, chunks: Iterable[bytes]) -> Iterator[Block]:
+    """The whole lines of a stream of chunks, one block per chunk that ends a line. A
+    last line without a newline is still a line, and so is the part of a line read
+    before a read error (which is then raised)."""
+    number = 0
+    rest = b""
+    try:
+        for chunk in chunks:
+            end = chunk.rfind(b"\n") + 1
+            if not end:
+                rest += chunk
+                continue
+            data = rest + chunk[:end] if rest else chunk[:end]
+            rest = chunk[end:]
+            yield Block(source, number, data)
+            number += data.count(b"\n")
+    except _READ_ERRORS:
+        if rest:
+            yield Block(source, number, rest)
+        raise
+    if rest:
+        yield Block(source, number, rest)
+
+
+def _parse(block: Block, loads: Callable[[bytes], Any],
+           decode_error: tuple[type[Exception], ...]) -> Iterator[EventLine]:
+    """The non-blank lines of a block, numbered on from ``block.line`` (blank lines count
+    in the numbering)."""
+    source = block.source
+    number = block.line
+    for raw in block.data.split(b"\n"):
+        number += 1
+        if raw and not raw.isspace():
+            yield parse_line(source, number, raw, loads, decode_error)
+
+
+def parse_block(block: Block) -> Iterator[EventLine]:
+    """One :class:`EventLine` per non-blank line of ``block``, exactly as
+    :func:`read_source` yields them for those lines."""
+    return _parse(block, _json.loads, _json.DecodeError)
+
+
 def _ndjson(source: str, chunks: Iterable[bytes], loads: Callable[[bytes], Any],
             decode_error: tuple[type[Exception], ...]) -> Iterator[EventLine]:
     """The non-blank lines of a stream of chunks, numbered from 1 (blank lines count in
     the numbering). A last line without a newline is still a line, and so is the part of
     a line read before a read error (which is then raised)."""
-    number = 0
-    rest = b""
-    try:
-        for chunk in chunks:
-            lines = chunk.split(b"\n")
-            lines[0] = rest + lines[0]
-            rest = lines.pop()
-            for raw in lines:
-                number += 1
-                if raw and not raw.isspace():
-                    yield parse_line(source, number, raw, loads, decode_error)
-    except _READ_ERRORS:
-        if rest and not rest.isspace():
-            yield parse_line(source, number + 1, rest, loads, decode_error)
-        raise
-    if rest and not rest.isspace():
-        yield parse_line(source, number + 1, rest, loads, decode_error)
+    for block in _blocks(source, chunks):
+        yield from _parse(block, loads, decode_error)
 
 
 def _document(source: str, data: bytes, loads: Callable[[bytes], Any],
@@ -392,6 +445,37 @@ def read_source(source: Source, *, failures: list[ReadFailure] | None = None,
     of bytes read each time a chunk is read (before decompression)."""
     # Looked up per call, so a backend chosen after import (tests do) is used.
     loads, decode_error = _json.loads, _json.DecodeError
+
+    def lines(chunks: Iterator[bytes]) -> Iterator[EventLine]:
+        if source.document:
+            return _document(source.name, b"".join(chunks), loads, decode_error)
+        return _ndjson(source.name, chunks, loads, decode_error)
+
+    return _read(source, lines, failures, stdin, progress)
+
+
+def read_blocks(source: Source, *, failures: list[ReadFailure] | None = None,
+                stdin: IO[bytes] | None = None,
+                progress: Callable[[int], None] | None = None) -> Iterator[Block]:
+    """The lines of one NDJSON input in :class:`Block` s of whole lines, unparsed, for a
+    caller that parses them elsewhere (other processes): :func:`parse_block` of each
+    block, in order, gives what :func:`read_source` gives. A block is at most what one
+    read returns (:data:`CHUNK` bytes, decompressed) plus the line it ends. Faults are
+    recorded or raised as by :func:`read_source`, after the block of what was read.
+
+    A ``.json`` document is parsed whole, not in lines: ``ValueError``.
+    """
+    if source.document:
+        raise ValueError(f"{source.name}: a JSON document is not read in blocks of lines")
+    return _read(source, lambda chunks: _blocks(source.name, chunks), failures, stdin,
+                 progress)
+
+
+def _read(source: Source, read: Callable[[Iterator[bytes]], Iterator[_T]],
+          failures: list[ReadFailure] | None, stdin: IO[bytes] | None,
+          progress: Callable[[int], None] | None) -> Iterator[_T]:
+    """What ``read`` makes of the chunks of one input, which is opened and closed here;
+    a fault is recorded in ``failures`` (or raised)."""
     stream: IO[bytes]
     if source.path is None:
         stream = stdin if stdin is not None else sys.stdin.buffer
@@ -402,11 +486,7 @@ def read_source(source: Source, *, failures: list[ReadFailure] | None = None,
             _fail(failures, source, "open", error)
             return
     try:
-        chunks = _chunks(stream, progress or _ignore)
-        if source.document:
-            yield from _document(source.name, b"".join(chunks), loads, decode_error)
-        else:
-            yield from _ndjson(source.name, chunks, loads, decode_error)
+        yield from read(_chunks(stream, progress or _ignore))
     except _READ_ERRORS as error:
         _fail(failures, source, "read", error)
     finally:

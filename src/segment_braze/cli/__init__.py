@@ -39,8 +39,9 @@ the run ends with status 2.
 The package, one job per module: :mod:`.arguments` (the parser, the setting flags, the
 settings they give), :mod:`.inputs` (the inputs, read with :mod:`segment_braze.archive`
 and counted), :mod:`.accounting` (the tallies, the rejects file, Braze's data-point
-rule), :mod:`.progress`, :mod:`.usage` (exit statuses, usage errors) and
-:mod:`.commands` (the commands and :func:`main`).
+rule), :mod:`.progress`, :mod:`.usage` (exit statuses, usage errors),
+:mod:`.jobs` (``--jobs``: the worker processes) with :mod:`.transfer` (what they send
+back) and :mod:`.commands` (the commands and :func:`main`).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from typing import IO, Any, ClassVar, Final
+from typing import IO, TYPE_CHECKING, Any, ClassVar, Final, NamedTuple
 
 from ..archive import EventLine
 from ..braze import Request
@@ -21,16 +21,22 @@ from ..errors import InvalidEvent, Problem
 from ..tracking import SUBSCRIPTION_FIELDS
 from .usage import PROG
 
+if TYPE_CHECKING:
+    from ..translate import Translation
+
 __all__ = [
     "FREE_ATTRIBUTES",
     "MAX_REASONS",
     "Accounts",
     "CurrentsTally",
     "Reasons",
+    "Rejection",
     "Rejects",
     "Tally",
     "data_points",
+    "failed_line",
     "objects",
+    "rejected_line",
     "rejection",
 ]
 
@@ -209,6 +215,24 @@ class Tally(Accounts):
         """Attribute values left out as unchanged."""
         self.unchanged += len(names)
 
+    def accept(self, translation: Translation) -> tuple[Request, ...]:
+        """Count one translation, translated or skipped (with its notices, the data
+        points of its requests and the values left out as unchanged): the requests to
+        write, none when it was skipped."""
+        if translation.unchanged:
+            self.count_unchanged(translation.unchanged)
+        reason = translation.skipped
+        if reason is not None:
+            self.skipped.add(reason)
+            return ()
+        self.translated += 1
+        if translation.notices:
+            self.notices += len(translation.notices)
+        requests = translation.requests
+        for request in requests:
+            self.data_points += data_points(request)
+        return requests
+
     def count_request(self, request: Request) -> None:
         """A request written (or, for ``validate``, that would be): its objects."""
         endpoint = request.endpoint
@@ -293,35 +317,33 @@ class CurrentsTally(Accounts):
         return "\n".join(lines)
 
 
-class Rejects:
-    """Counts rejected lines and writes each, with its source, line number and
-    problems, to ``--rejects`` (when ``out`` is not ``None``)."""
+class Rejection(NamedTuple):
+    """One rejected line, as counted and written: the ``reason`` it is counted under,
+    the ``example`` message shown beside it, and the ``record`` written to ``--rejects``
+    (source, line, original, problems). Plain data, so that a worker process can make it
+    and send it back (``--jobs``)."""
 
-    def __init__(self, tally: Accounts, out: IO[bytes] | None,
-                 dumps: Callable[[Any], bytes]) -> None:
-        self.tally = tally
-        self.out = out
-        self.dumps = dumps
+    reason: str
+    example: str
+    record: dict[str, Any]
 
-    def add(self, item: EventLine, problems: Sequence[Problem], reason: str,
-            example: str = "") -> None:
-        """Reject ``item``: counted under ``reason`` (with ``example`` as the message
-        shown beside it) and written with every problem."""
-        self.tally.rejected.add(reason, example)
-        if self.out is None:
-            return
-        record = {
-            "source": item.source,
-            "line": item.line,
-            "original": item.original,
-            "problems": [p.to_json() for p in problems],
-        }
-        self.out.write(self.dumps(record))
-        self.out.write(b"\n")
 
-    def failed(self, item: EventLine, error: Exception) -> None:
-        """Reject a line its command could not convert (see :func:`rejection`)."""
-        self.add(item, *rejection(error))
+def rejected_line(item: EventLine, problems: Sequence[Problem], reason: str,
+                  example: str = "") -> Rejection:
+    """``item`` rejected for ``problems``, counted under ``reason`` (with ``example`` as
+    the message shown beside it)."""
+    return Rejection(reason, example, {
+        "source": item.source,
+        "line": item.line,
+        "original": item.original,
+        "problems": [p.to_json() for p in problems],
+    })
+
+
+def failed_line(item: EventLine, error: Exception) -> Rejection:
+    """``item`` rejected because its command could not convert it (see
+    :func:`rejection`)."""
+    return rejected_line(item, *rejection(error))
 
 
 def rejection(error: Exception) -> tuple[tuple[Problem, ...], str, str]:
@@ -336,3 +358,32 @@ def rejection(error: Exception) -> tuple[tuple[Problem, ...], str, str]:
     return ((Problem("$", f"internal error, please report it: "
                           f"{type(error).__name__}: {error}"),),
             "internal error (please report it)", "")
+
+
+class Rejects:
+    """Counts rejected lines and writes each, with its source, line number and
+    problems, to ``--rejects`` (when ``out`` is not ``None``)."""
+
+    def __init__(self, tally: Accounts, out: IO[bytes] | None,
+                 dumps: Callable[[Any], bytes]) -> None:
+        self.tally = tally
+        self.out = out
+        self.dumps = dumps
+
+    def add(self, item: EventLine, problems: Sequence[Problem], reason: str,
+            example: str = "") -> None:
+        """Reject ``item``: counted under ``reason`` (with ``example`` as the message
+        shown beside it) and written with every problem."""
+        self.write(rejected_line(item, problems, reason, example))
+
+    def failed(self, item: EventLine, error: Exception) -> None:
+        """Reject a line its command could not convert (see :func:`rejection`)."""
+        self.write(failed_line(item, error))
+
+    def write(self, rejected: Rejection) -> None:
+        """Count a rejected line and write its record."""
+        self.tally.rejected.add(rejected.reason, rejected.example)
+        if self.out is None:
+            return
+        self.out.write(self.dumps(rejected.record))
+        self.out.write(b"\n")

@@ -102,14 +102,22 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see {self.prog} --help)")
 
 
-def positive(text: str) -> int:
+def _whole(text: str, least: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number >= 1, got {value}")
+    if value < least:
+        raise argparse.ArgumentTypeError(f"expected a number >= {least}, got {value}")
     return value
+
+
+def positive(text: str) -> int:
+    return _whole(text, 1)
+
+
+def _jobs(text: str) -> int:
+    return _whole(text, 0)
 
 
 def add_settings(parser: argparse.ArgumentParser) -> None:
@@ -161,6 +169,10 @@ def _add_run(parser: argparse.ArgumentParser, *, writes: bool) -> None:
                         help="at most N objects per /users/track request across "
                              "attributes, events and purchases (accounts on a combined "
                              "limit: 50 or 75)")
+    parser.add_argument("-j", "--jobs", type=_jobs, default=1, metavar="N",
+                        help="translate in N worker processes (0: one per core; at most "
+                             "one per core); the output is the same (default: 1, in "
+                             "this process)")
     add_state(parser, writes=writes)
     add_settings(parser)
 

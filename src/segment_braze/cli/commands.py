@@ -5,6 +5,7 @@ the arguments, runs one and turns every error into one line and an exit status."
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -18,7 +19,7 @@ from ..errors import error_reason
 from ..settings import Settings
 from ..tracking import ScratchStore, SQLiteStore, StateStore, Tracker
 from ..translate import Translator
-from . import delivery
+from . import delivery, jobs
 from .accounting import CurrentsTally, Tally
 from .arguments import build_parser, load_settings
 from .inputs import read_event, sources
@@ -57,14 +58,20 @@ def run(args: argparse.Namespace, streams: Streams) -> int:
 
 def _run_with(args: argparse.Namespace, streams: Streams, inputs: list[Source], settings: Settings,
               store: StateStore | None, writes: bool) -> int:
-    translator = Translator(settings)
+    workers = jobs.workers_for(args.jobs)
     tracker = tracker_of(store)
     tally = Tally()
     tally.tracking = store is not None
     start = time.perf_counter()
-    with session(args, streams, inputs, tally, writes=writes) as (out, rejects, progress):
-        requests = translate(inputs, translator, tracker, tally, rejects, progress,
-                             streams.stdin)
+    with contextlib.ExitStack() as stack:
+        # The workers start first, before any output file or progress bar exists.
+        pool = stack.enter_context(jobs.Pool(settings, workers)) if workers > 1 else None
+        out, rejects, progress = stack.enter_context(
+            session(args, streams, inputs, tally, writes=writes))
+        requests = (translate(inputs, Translator(settings), tracker, tally, rejects,
+                              progress, streams.stdin) if pool is None else
+                    jobs.translate(pool, inputs, tracker, tally, rejects, progress,
+                                   streams.stdin))
         write_requests(batched(requests, batch=args.batch, max_total=args.max_total), out,
                        tally, _json.dumps)
     seconds = time.perf_counter() - start
@@ -140,6 +147,9 @@ def main(argv: Sequence[str] | None = None, *, stdin: IO[bytes] | None = None,
     except OSError as error:
         where = f"{error.filename}: " if error.filename else ""
         streams.stderr.write(f"{PROG}: error: {where}{error_reason(error)}\n")
+        return ERROR
+    except jobs.WorkerError as error:
+        streams.stderr.write(f"{PROG}: error: {error}\n")
         return ERROR
     except KeyboardInterrupt:
         streams.stderr.write(f"{PROG}: interrupted\n")

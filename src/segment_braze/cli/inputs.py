@@ -17,7 +17,7 @@ from .accounting import Accounts, Rejects
 from .progress import Progress
 from .usage import PROG, UsageError
 
-__all__ = ["read_event", "read_lines", "sources"]
+__all__ = ["read_event", "read_lines", "report", "sources"]
 
 
 def sources(inputs: Sequence[str]) -> list[Source]:
@@ -55,8 +55,14 @@ def read_lines(sources: Sequence[Source], tally: Accounts, rejects: Rejects,
                 continue
             yield item, position
         for failure in failures:
-            tally.errors.append(str(failure))
-            progress.message(f"{PROG}: error: {failure}")
+            report(failure, tally, progress)
+
+
+def report(failure: ReadFailure, tally: Accounts, progress: Progress) -> None:
+    """A read fault, once its input has ended: counted in ``tally.errors`` and shown
+    above the progress line."""
+    tally.errors.append(str(failure))
+    progress.message(f"{PROG}: error: {failure}")
 
 
 def read_event(given: str, stdin: IO[bytes]) -> Any:

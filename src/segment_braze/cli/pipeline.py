@@ -10,7 +10,7 @@ from ..archive import Source
 from ..braze import Request
 from ..tracking import StateStore, Tracker
 from ..translate import Translator
-from .accounting import CurrentsTally, Rejects, Tally, data_points
+from .accounting import CurrentsTally, Rejects, Tally
 from .inputs import read_lines
 from .progress import Progress
 
@@ -28,7 +28,7 @@ def translate(sources: Sequence[Source], translator: Translator, tracker: Tracke
     number of its line among all lines read.
     """
     translate_one = translator.translate
-    skipped = tally.skipped
+    accept = tally.accept
     for item, position in read_lines(sources, tally, rejects, progress, stdin):
         try:
             translation = translate_one(item.event, position=position)
@@ -37,18 +37,7 @@ def translate(sources: Sequence[Source], translator: Translator, tracker: Tracke
         except Exception as error:  # InvalidEvent, or a bug: counted, the run goes on
             rejects.failed(item, error)
             continue
-        if translation.unchanged:
-            tally.count_unchanged(translation.unchanged)
-        reason = translation.skipped
-        if reason is not None:
-            skipped.add(reason)
-            continue
-        tally.translated += 1
-        if translation.notices:
-            tally.notices += len(translation.notices)
-        for request in translation.requests:
-            tally.data_points += data_points(request)
-            yield request
+        yield from accept(translation)
 
 
 def convert(sources: Sequence[Source], event_type: str | None, tally: CurrentsTally,
