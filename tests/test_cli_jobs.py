@@ -427,7 +427,8 @@ def translations(events: list[dict[str, Any]]) -> Iterator[sb.Translation]:
     """Translations of ``events`` with the example settings and the defaults, and with
     strict mode's notices turned into rejections left out."""
     for chosen in (sb.Settings.load(SETTINGS), sb.Settings(),
-                      sb.Settings(anonymous_users="alias", merge_on_alias=True)):
+                      sb.Settings(anonymous_users="alias", context_traits=True),
+                      sb.Settings(merge_on_alias=True)):
         translator = sb.Translator(chosen)
         for position, event in enumerate(events):
             try:
