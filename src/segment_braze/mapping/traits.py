@@ -368,7 +368,25 @@ def traits_to_values(traits: Mapping[str, Any], base: PathT, scope: Scope, *,
                          f"{values.source[key]!r}; dropped")
         else:
             out[key] = value
+    _keep_identifier(values)
     return out, values.merged
+
+
+def _keep_identifier(values: _Values) -> None:
+    """An attribute named like the identifier's kind (``email``) is written over the
+    identifier in the object: one that would change it (``email: null`` in the traits
+    while the email in ``context.traits`` identifies the user) would leave the object
+    without its identifier, so it is dropped with a notice."""
+    ident = values.scope.identifier
+    if ident is None:
+        return
+    kind = ident.kind
+    standard = values.standard
+    if kind in standard and standard[kind] != ident.value:
+        del standard[kind]
+        values.scope.notice((*values.base, values.source.get(kind, kind)),
+                            f"the user is identified by the {kind} found elsewhere in the "
+                            f"event, which this value would replace; dropped")
 
 
 def _odd_trait(key: Any, value: Any, values: _Values) -> None:
