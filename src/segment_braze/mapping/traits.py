@@ -21,7 +21,7 @@ from .._tables import LANGUAGES
 from ..braze import UserAttributes
 from ..errors import reject
 from ..events import Group, Identify, Page, Screen, Track
-from ..limits import INT64, MAX_NAME, MAX_STRING
+from ..limits import INT64, MAX_ARRAY, MAX_NAME, MAX_STRING
 from ..times import parse_time
 from .identity import looks_like_email
 from .values import (
@@ -31,6 +31,7 @@ from .values import (
     Fixed,
     custom_attribute,
     name_problem,
+    plain_scalars,
 )
 
 if TYPE_CHECKING:
@@ -329,6 +330,8 @@ def traits_to_values(traits: Mapping[str, Any], base: PathT, scope: Scope, *,
     values = _Values(base, scope)
     standard, source, custom = values.standard, values.source, values.custom
     standard_traits = STANDARD_TRAITS
+    # Off (the reference translator), every trait takes the general path below.
+    shortcuts = scope.memo.shortcuts
     size = 0
     for key, value in traits.items():
         entry = standard_traits.get(key)
@@ -339,7 +342,7 @@ def traits_to_values(traits: Mapping[str, Any], base: PathT, scope: Scope, *,
                 scope.sink.count_size(len(value))
             result = value if value is None else normalise(value)
             kind = type(result)
-            if attribute in source or kind is Dropped or kind is Fixed:
+            if not shortcuts or attribute in source or kind is Dropped or kind is Fixed:
                 values.set_standard(attribute, result, key, (key,))
             else:
                 standard[attribute] = result
@@ -347,11 +350,12 @@ def traits_to_values(traits: Mapping[str, Any], base: PathT, scope: Scope, *,
         elif key in _SPECIAL:
             if key not in IDENTITY_TRAITS:
                 _odd_trait(key, value, values)
-        elif type(key) is str and 0 < len(key) <= MAX_NAME and key[0] != "$" and (
+        elif shortcuts and type(key) is str and 0 < len(key) <= MAX_NAME and key[0] != "$" and (
                 (kind is str and len(value) <= MAX_STRING) or kind is bool or value is None
                 or (kind is int and -INT64 <= value < INT64)
-                or (kind is float and value - value == 0.0)):
-            custom[key] = value  # the common case, checked inline
+                or (kind is float and value - value == 0.0)
+                or (kind is list and 0 < len(value) <= MAX_ARRAY and plain_scalars(value))):
+            custom[key] = value  # the common case, checked inline (as custom_attribute does)
             if kind is str:
                 size += len(value)
         else:
