@@ -53,7 +53,13 @@ _BODIES = frozenset({"to_json", "_track_body", "_delete_body", "_identify_body",
 def stage_of(function: Function) -> str:
     """The stage a profiled function belongs to."""
     path, _, name = function
-    module = path.replace("\\", "/")  # a file, or "<attrs generated methods CLASS>"
+    # A file, or generated code: "<attrs generated methods CLASS>", "<maker CLASS>",
+    # "<fast structuring MODEL>".
+    module = path.replace("\\", "/")
+    if module.startswith("<maker "):
+        module = module.replace("<maker ", "<attrs generated methods ")
+    if module.startswith("<fast structuring "):
+        return STRUCTURING
     if "cattrs generated structure" in module or module.endswith((
             "/converters.py", "/_structuring.py", "segment_braze/events.py")) \
             or "segment_braze.events." in module \

@@ -4,9 +4,9 @@
 a function is generated from the model's fields and, for each field, from the hook the
 converter structures it with (:meth:`~segment_braze.converters.SegmentConverter.field_hooks`):
 the usual value (a string, a plain dict) is taken as the hook would return it, any other
-value is given to that same hook; the model is built by a maker
-(:mod:`segment_braze._makers`) rather than through cattrs' keyword dictionary and
-``__init__``.
+value is given to that same hook; the model's fields are written straight into its
+instance dictionary, as attrs' ``__init__`` writes them, rather than through cattrs'
+keyword dictionary and ``__init__``.
 
 Anything else gives up and goes to the converter, which stays the reference and the
 source of every error message: a value a hook refuses, a missing required field, a
@@ -23,12 +23,13 @@ golden cases and generated events.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from types import CodeType
 from typing import Any, Final
 
 import attrs
 
-from ._makers import maker
 from .converters import WIRE_NAMES, SegmentConverter
 from .events import EVENT_MODELS, Context, SegmentEvent
 from .limits import MAX_EVENT_CHARS
@@ -39,53 +40,75 @@ __all__ = ["fast_structure"]
 _GIVE_UP: Final = None
 
 
-def _field_lines(name: str, wire: str, kind: str, required: bool) -> list[str]:
-    """The generated lines that set the local ``name`` from ``o[wire]``, or give up."""
+def _field_lines(name: str, wire: str, kind: str, required: bool, hook: str) -> list[str]:
+    """The generated lines that set the field ``name`` of the new instance (its
+    dictionary ``d``) from ``o[wire]`` (with the function named ``hook`` for an unusual
+    value), or give up."""
     usual = {
         "text": "type(v) is str and len(v) <= _MAX",
         "object": "type(v) is dict",
     }
+    field = f"d[{name!r}]"
     lines = [f"v = o.get({wire!r})",
-             f"if v is None: {'return _GIVE_UP' if required else f'{name} = None'}"]
+             f"if v is None: {'return _GIVE_UP' if required else f'{field} = None'}"]
     if kind in usual:
-        lines.append(f"elif {usual[kind]}: {name} = v")
+        lines.append(f"elif {usual[kind]}: {field} = v")
     elif kind == "time":  # one time string, read once for the whole event
         lines += ["elif type(v) is str:",
                   "    last = _last_time[0]",
-                  f"    if last[0] == v: {name} = last[1]",
+                  f"    if last[0] == v: {field} = last[1]",
                   "    else:",
-                  f"        {name} = _hook_{name}(v, None)",
-                  f"        _last_time[0] = (v, {name})"]
+                  f"        {field} = moment = {hook}(v, None)",
+                  "        _last_time[0] = (v, moment)"]
     elif kind == "context":
         lines += ["elif type(v) is dict:",
-                  f"    {name} = _context(v)",
-                  f"    if {name} is _GIVE_UP: return _GIVE_UP"]
-    lines.append(f"else: {name} = _hook_{name}(v, None)")
+                  f"    {field} = context = _context(v)",
+                  "    if context is _GIVE_UP: return _GIVE_UP"]
+    lines.append(f"else: {field} = {hook}(v, None)")
     return lines
 
 
 def _generate(model: type[Any], converter: SegmentConverter,
               namespace: dict[str, Any]) -> Callable[[dict[str, Any]], Any]:
-    """The fast function of one model: the model, or ``None`` to give up."""
+    """The fast function of one model: the model, or ``None`` to give up.
+
+    It builds the instance as attrs' ``__init__`` does (every field written to the
+    instance dictionary, in the class's order, a field without a hook (``type``) taking
+    its default), without ``__init__``'s keywords.
+    """
     hooks = converter.field_hooks(model)
-    names = [f.name for f in attrs.fields(model) if f.name in hooks]
     body: list[str] = []
-    for name in names:
-        field = hooks[name]
-        namespace[f"_hook_{name}"] = field.hook
-        body += _field_lines(name, WIRE_NAMES.get(name, name), field.kind, field.required)
-    namespace[f"_make_{model.__name__}"] = maker(model, *names)
+    for field in attrs.fields(model):
+        name = field.name
+        local = f"_{model.__name__}_{name}"  # its default, or its hook
+        if name not in hooks:
+            namespace[local] = field.default
+            body.append(f"d[{name!r}] = {local}")
+            continue
+        hook = hooks[name]
+        namespace[local] = hook.hook
+        body += _field_lines(name, WIRE_NAMES.get(name, name), hook.kind, hook.required,
+                             local)
+    namespace[f"_class_{model.__name__}"] = model
     source = "\n".join([
         f"def fast_{model.__name__}(o):",
+        f"    made = _new(_class_{model.__name__})",
+        "    d = made.__dict__",
         "    try:",
         *(f"        {line}" for line in body),
         "    except Exception:",
         "        return _GIVE_UP  # the converter says what is wrong",
-        f"    return _make_{model.__name__}({', '.join(names)})",
+        "    return made",
     ])
-    exec(compile(source, f"<fast structuring {model.__name__}>", "exec"),  # noqa: S102
-         namespace)
+    exec(_compiled(source, f"<fast structuring {model.__name__}>"), namespace)  # noqa: S102
     return namespace[f"fast_{model.__name__}"]  # type: ignore[no-any-return]
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(source: str, name: str) -> CodeType:
+    """``source`` compiled, once: each translator runs the same code with its own hooks
+    and memo (compiling is most of what building the fast path costs)."""
+    return compile(source, name, "exec")
 
 
 def fast_structure(converter: SegmentConverter) -> Callable[[Any], SegmentEvent]:
@@ -93,16 +116,15 @@ def fast_structure(converter: SegmentConverter) -> Callable[[Any], SegmentEvent]
     plain dict of the usual shape, else by ``converter.structure_event`` (which raises
     :class:`~segment_braze.InvalidEvent` for an invalid event)."""
     namespace: dict[str, Any] = {"_MAX": MAX_EVENT_CHARS, "_GIVE_UP": _GIVE_UP,
-                                 "_last_time": [(object(), None)]}
+                                 "_new": object.__new__, "_last_time": [(object(), None)]}
     whole_context = _generate(Context, converter, namespace)
-    read = tuple(f.name for f in attrs.fields(Context))
+    unread = frozenset(f.name for f in attrs.fields(Context)).isdisjoint
     empty = Context()
 
     def context(value: dict[str, Any]) -> Context | None:
-        for key in read:
-            if key in value:
-                return whole_context(value)  # type: ignore[no-any-return]
-        return empty  # nothing the rules read: one shared empty context, as the converter
+        if unread(value):
+            return empty  # nothing the rules read: one shared empty context, as the converter
+        return whole_context(value)  # type: ignore[no-any-return]
 
     namespace["_context"] = context
     fast = {kind: _generate(model, converter, namespace)
@@ -111,8 +133,10 @@ def fast_structure(converter: SegmentConverter) -> Callable[[Any], SegmentEvent]
 
     def structure(data: Any) -> SegmentEvent:
         if type(data) is dict:
-            kind = data.get("type")
-            found = fast(kind) if type(kind) is str else None
+            try:
+                found = fast(data.get("type"))
+            except Exception:  # an unhashable type: the converter says what is wrong
+                found = None
             if found is not None:
                 made = found(data)
                 if made is not _GIVE_UP:

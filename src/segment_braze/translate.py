@@ -253,6 +253,11 @@ class Translator:
         Raises :class:`~segment_braze.InvalidEvent` when it cannot be translated
         faithfully (or, with ``strict``, when anything had to be dropped or fixed).
         """
+        if type(event) is dict:  # the common case: Segment JSON
+            model = self._structure(event)
+            message_id = event.get("messageId")
+            return self._run(model, message_id if isinstance(message_id, str) and message_id
+                             else position, None, None)
         model = event if isinstance(event, EVENT_CLASSES) else self._structure(event)
         return self._run(model, _origin_of(event, position), None, None)
 
@@ -286,27 +291,29 @@ class Translator:
                 raise error.with_rule(name) from None
             for output in emitted:
                 if type(output) is Skip:
-                    return self._finish(_skipped(output.reason, tuple(notices), origin))
+                    return _skipped(output.reason, self._notices(notices), origin)
             outputs += emitted
             if final:
                 break
         if not outputs:
-            return self._finish(_skipped("no rule emitted anything for this event",
-                                         tuple(notices), origin))
+            return _skipped("no rule emitted anything for this event", self._notices(notices),
+                            origin)
         if self._profiles:
             outputs, added = add_alias_profiles(outputs)
             if after is not None:
                 after.append(Step(rule=ALIAS_PROFILE, matched=bool(added), emitted=added,
                                   note=None if added else "nothing to add: no event or "
                                   "purchase of an alias user lacks its profile"))
-        return self._finish(_translated(_requests(outputs, origin), tuple(notices), origin))
+        return _translated(_requests(outputs, origin),
+                           self._notices(notices) if notices else (), origin)
 
-    def _finish(self, translation: Translation) -> Translation:
-        if translation.notices and self._strict:
+    def _notices(self, notices: list[Notice]) -> tuple[Notice, ...]:
+        """The notices of a translation; in strict mode, the problems that reject it."""
+        if notices and self._strict:
             raise InvalidEvent(Problem(n.path, f"strict mode rejects what would be dropped or "
                                        f"fixed: {n.message}", n.rule)
-                               for n in translation.notices)
-        return translation
+                               for n in notices)
+        return tuple(notices)
 
     # -- streams -----------------------------------------------------------------------
 
@@ -320,7 +327,7 @@ class Translator:
         structure, run = self._structure, self._run
         for position, event in enumerate(events, start):
             try:
-                if type(event) is dict:  # the common case, as translate() does it
+                if type(event) is dict:  # as translate() does it, without a call
                     model = structure(event)
                     message_id = event.get("messageId")
                     yield run(model, message_id if isinstance(message_id, str) and message_id
@@ -397,12 +404,25 @@ def _profile_not_run(enabled: bool, status: Status) -> str:
 def _requests(outputs: list[Output], origin: Origin) -> tuple[Request, ...]:
     """Requests of other endpoints first (in emission order), then one ``/users/track``
     with every attributes object, event and purchase."""
-    if len(outputs) == 1:  # the common case: one object
-        only = outputs[0]
-        if isinstance(only, Event):
-            return (_track((), (only,), (), {"events": (origin,)}),)
-        if isinstance(only, UserAttributes):
-            return (_track((only,), (), (), {"attributes": (origin,)}),)
+    kind = type(outputs[0])
+    if len(outputs) == 1:  # the most common case: one object
+        if kind is Event:
+            return (_track((), tuple(outputs), (), {"events": (origin,)}),)
+        if kind is UserAttributes:
+            return (_track(tuple(outputs), (), (), {"attributes": (origin,)}),)
+    part = _TRACK_PARTS.get(kind)
+    if part is not None:  # the common case: objects of one part (an order's purchases)
+        for output in outputs:
+            if type(output) is not kind:
+                break
+        else:
+            entries = tuple(outputs)
+            origins = {part: (origin,) * len(entries)}
+            if kind is Event:
+                return (_track((), entries, (), origins),)
+            if kind is UserAttributes:
+                return (_track(entries, (), (), origins),)
+            return (_track((), (), entries, origins),)
     others: list[Request] = []
     attributes: list[UserAttributes] = []
     events: list[Event] = []
@@ -427,6 +447,10 @@ def _requests(outputs: list[Output], origin: Origin) -> tuple[Request, ...]:
         others.append(_track(tuple(attributes), tuple(events), tuple(purchases), origins))
     return tuple(others)
 
+
+#: The part of ``/users/track`` that takes objects of each class.
+_TRACK_PARTS: Final[Mapping[type, str]] = {UserAttributes: "attributes", Event: "events",
+                                           Purchase: "purchases"}
 
 #: A ``/users/track`` request without ``__init__``: its origins are built with its
 #: entries, one for one, so the check of origins given by hand has nothing to find.

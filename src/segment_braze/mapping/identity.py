@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
+from .._makers import maker
 from ..braze import (
     AliasToIdentify,
     Event,
@@ -101,22 +102,26 @@ def email_of(event: SegmentEvent) -> str | None:
     return None
 
 
+#: One identifier per event: built without ``__init__``.
+_identifier: Final = maker(Identifier, "kind", "value")
+
+
 def resolve(event: SegmentEvent, settings: Settings) -> Identifier | None:
     """The event's Braze identifier in the identity order, or ``None``."""
     user_id = event.user_id
     if user_id and not user_id.isspace():
-        return Identifier("external_id", user_id)
+        return _identifier("external_id", user_id)
     braze_id = braze_id_of(event)
     if braze_id is not None:
-        return Identifier("braze_id", braze_id)
+        return _identifier("braze_id", braze_id)
     if settings.anonymous_users == "alias":
         anonymous_id = _present(event.anonymous_id)
         if anonymous_id is not None:
-            return Identifier("user_alias", UserAlias(anonymous_id, settings.alias_label))
+            return _identifier("user_alias", UserAlias(anonymous_id, settings.alias_label))
     if settings.email_identifier:
         email = email_of(event)
         if email is not None:
-            return Identifier("email", email)
+            return _identifier("email", email)
     return None
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from dateutil import parser as dateutil_parser
 
+from .._makers import maker
 from .._tables import LANGUAGES
 from ..braze import UserAttributes
 from ..errors import reject
@@ -287,6 +288,9 @@ _SPECIAL: Final = IDENTITY_TRAITS | RESERVED_KEYS | {"address"}
 
 _NAME_PARTS: Final = frozenset({"firstName", "first_name", "lastName", "last_name"})
 
+#: What a normaliser returns for a value it drops or fixes, with the notice to give.
+_NOTED: Final = frozenset({Dropped, Fixed})
+
 
 class _Values:
     """Attributes under construction: standard ones remember which trait set them."""
@@ -335,19 +339,22 @@ def traits_to_values(traits: Mapping[str, Any], base: PathT, scope: Scope, *,
     size = 0
     for key, value in traits.items():
         entry = standard_traits.get(key)
-        kind = type(value)
         if entry is not None:
             attribute, normalise = entry
-            if kind is str and len(value) > MAX_STRING:
-                scope.sink.count_size(len(value))
-            result = value if value is None else normalise(value)
-            kind = type(result)
-            if not shortcuts or attribute in source or kind is Dropped or kind is Fixed:
-                values.set_standard(attribute, result, key, (key,))
+            if value is None:
+                result = None
             else:
+                if type(value) is str and len(value) > MAX_STRING:
+                    scope.sink.count_size(len(value))
+                result = normalise(value)
+            if shortcuts and attribute not in source and type(result) not in _NOTED:
                 standard[attribute] = result
                 source[attribute] = key
-        elif key in _SPECIAL:
+            else:
+                values.set_standard(attribute, result, key, (key,))
+            continue
+        kind = type(value)
+        if key in _SPECIAL:
             if key not in IDENTITY_TRAITS:
                 _odd_trait(key, value, values)
         elif shortcuts and type(key) is str and 0 < len(key) <= MAX_NAME and key[0] != "$" and (
@@ -471,17 +478,20 @@ def _coordinate(value: Any, bound: int) -> bool:
 # -- rule bodies -----------------------------------------------------------------------
 
 
+#: Attributes objects, built without ``__init__``'s keyword handling.
+_attributes_object: Final = maker(UserAttributes, "identifier", "values",
+                                  "update_existing_only", "merge_objects")
+
+
 def _attributes(values: dict[str, Any], merged: dict[str, Any],
                 scope: Scope) -> tuple[Output, ...]:
     ident = scope.identifier
     assert ident is not None  # noqa: S101 - the anonymous rule runs first
     update_only = scope.update_existing_only()  # False creates an alias profile
-    out: tuple[Output, ...] = (UserAttributes(identifier=ident, values=values,
-                                              update_existing_only=update_only),)
-    if merged:
-        out += (UserAttributes(identifier=ident, values=merged,
-                               update_existing_only=update_only, merge_objects=True),)
-    return out
+    if not merged:
+        return (_attributes_object(ident, values, update_only, None),)
+    return (_attributes_object(ident, values, update_only, None),
+            _attributes_object(ident, merged, update_only, True))
 
 
 def identify_to_attributes(event: Identify, scope: Scope) -> tuple[Output, ...]:

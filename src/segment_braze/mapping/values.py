@@ -108,10 +108,6 @@ def name_problem(name: object) -> str | None:
     return None
 
 
-def _good_name(name: object) -> bool:
-    return type(name) is str and 0 < len(name) <= MAX_NAME and name[0] != "$"
-
-
 class _Unsendable(Exception):
     """A nested value breaks a rule: ``path`` is relative to the walk's start."""
 
@@ -190,24 +186,36 @@ class _Walk:
     def mapping(self, value: Mapping[str, Any], path: tuple[str | int, ...],
                 depth: int) -> Mapping[str, Any]:
         """``value`` itself when nothing in it changes (it is checked in place); else a
-        new dict, begun at the first change (another mapping is always copied)."""
+        new dict, begun at the first change (another mapping is always copied). Plain
+        scalars are checked here as :meth:`scalar` checks them."""
         self._enter(path, depth)
         attribute = self.attribute
         out: dict[str, Any] | None = None if type(value) is dict else {}
         for index, (key, item) in enumerate(value.items()):
-            if not _good_name(key) or (attribute and ("." in key or " " in key)):
+            if not (type(key) is str and 0 < len(key) <= MAX_NAME and key[0] != "$") or (
+                    attribute and ("." in key or " " in key)):
                 problem = name_problem(key) or "keys of nested attributes must not contain " \
                                                "'.' or spaces"
                 raise _Unsendable((*path, str(key)), problem)
-            if item is None and attribute:
+            kind = type(item)
+            if kind is str and len(item) <= MAX_STRING:
+                self.upper += 6 * len(item) + 2
+                cleaned = item
+            elif kind is int and -INT64 <= item < INT64:
+                self.upper += 21
+                cleaned = item
+            elif kind is float and item - item == 0.0:
+                self.upper += 25
+                cleaned = item
+            elif kind is bool:
+                self.upper += 5
+                cleaned = item
+            elif item is None and attribute:
                 self.fixes.append(((*path, key), "null removed from a nested attribute (Braze "
                                    "drops every nested update of a request holding one)"))
                 if out is None:
                     out = dict(islice(value.items(), index))
                 continue
-            if type(item) is str and len(item) <= MAX_STRING:
-                self.upper += 6 * len(item) + 2
-                cleaned = item
             else:
                 cleaned = self.value(item, (*path, key), depth)
                 if out is None and cleaned is not item:
@@ -224,6 +232,12 @@ class _Walk:
         self._enter(path, depth)
         out: list[Any] | None = None if type(value) is list else []
         for index, item in enumerate(value):
+            kind = type(item)
+            if kind is str and len(item) <= MAX_STRING:
+                self.upper += 6 * len(item) + 3  # and its comma
+                if out is not None:
+                    out.append(item)
+                continue
             if item is None and self.attribute:
                 self.fixes.append(((*path, index), "null removed from a nested attribute"))
                 if out is None:
@@ -277,8 +291,8 @@ def clean_properties(properties: Mapping[str, Any], path: tuple[str | int, ...],
             if size > MAX_STRING:
                 break
             chars += length + size + 3
-        elif kind is bool or value is None or (kind is int and -INT64 <= value < INT64) \
-                or (kind is float and value - value == 0.0):
+        elif (kind is int and -INT64 <= value < INT64) or (
+                kind is float and value - value == 0.0) or kind is bool or value is None:
             chars += length + 5
         elif kind is dict or kind is list:
             if walk is None:
