@@ -127,8 +127,9 @@ def fast_structure(converter: SegmentConverter) -> Callable[[Any], SegmentEvent]
         return whole_context(value)  # type: ignore[no-any-return]
 
     namespace["_context"] = context
-    fast = {kind: _generate(model, converter, namespace)
-            for kind, model in EVENT_MODELS.items()}.get
+    by_type: dict[Any, Callable[[dict[str, Any]], Any]] = {
+        kind: _generate(model, converter, namespace) for kind, model in EVENT_MODELS.items()}
+    fast = by_type.get
     slow = converter.structure_event
 
     def structure(data: Any) -> SegmentEvent:
