@@ -49,22 +49,25 @@ def _field_lines(name: str, wire: str, kind: str, required: bool, hook: str) -> 
         "object": "type(v) is dict",
     }
     field = f"d[{name!r}]"
-    lines = [f"v = o.get({wire!r})",
-             f"if v is None: {'return _GIVE_UP' if required else f'{field} = None'}"]
+    lines = [f"v = o.get({wire!r})"]
+    # The usual value first (it is the usual case), then null, then the hook.
     if kind in usual:
-        lines.append(f"elif {usual[kind]}: {field} = v")
+        lines.append(f"if {usual[kind]}: {field} = v")
     elif kind == "time":  # one time string, read once for the whole event
-        lines += ["elif type(v) is str:",
+        lines += ["if type(v) is str:",
                   "    last = _last_time[0]",
                   f"    if last[0] == v: {field} = last[1]",
                   "    else:",
                   f"        {field} = moment = {hook}(v, None)",
                   "        _last_time[0] = (v, moment)"]
     elif kind == "context":
-        lines += ["elif type(v) is dict:",
+        lines += ["if type(v) is dict:",
                   f"    {field} = context = _context(v)",
                   "    if context is _GIVE_UP: return _GIVE_UP"]
-    lines.append(f"else: {field} = {hook}(v, None)")
+    else:
+        lines.append("if False: pass")
+    lines += [f"elif v is None: {'return _GIVE_UP' if required else f'{field} = None'}",
+              f"else: {field} = {hook}(v, None)"]
     return lines
 
 
