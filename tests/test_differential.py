@@ -213,6 +213,35 @@ def test_fast_structuring_takes_the_usual_events() -> None:
         fast(event)
 
 
+def test_fast_structuring_leaves_unknown_hooks_to_the_converter() -> None:
+    """A field whose hook the fast path does not know (``"other"``) is left to the
+    converter whenever it is there; without it, the fast path still builds the model."""
+    converter = make_converter()
+    known = converter.field_hooks
+
+    def with_other(model: type[Any]) -> dict[str, Any]:
+        hooks = known(model)
+        if "user_id" in hooks:
+            hooks["user_id"] = attrs.evolve(hooks["user_id"], kind="other")
+        return hooks
+
+    converter.field_hooks = with_other  # type: ignore[method-assign]
+    asked: list[Any] = []
+    slow = converter.structure_event
+
+    def counted(data: Any) -> Any:
+        asked.append(data)
+        return slow(data)
+
+    converter.structure_event = counted  # type: ignore[method-assign]
+    fast = fast_structure(converter)
+    with_user = {"type": "track", "event": "E", "userId": 7}
+    without = {"type": "track", "event": "E", "anonymousId": "a1"}
+    assert structured(fast, with_user) == structured(slow, with_user)
+    assert structured(fast, without) == structured(slow, without)
+    assert asked == [with_user]
+
+
 # -- the whole translator ----------------------------------------------------------------
 
 

@@ -40,10 +40,18 @@ __all__ = ["fast_structure"]
 _GIVE_UP: Final = None
 
 
-def _field_lines(name: str, wire: str, kind: str, required: bool, hook: str) -> list[str]:
+def _field_lines(name: str, wire: str, kind: str, none_ok: bool, hook: str) -> list[str]:
     """The generated lines that set the field ``name`` of the new instance (its
     dictionary ``d``) from ``o[wire]`` (with the function named ``hook`` for an unusual
-    value), or give up."""
+    value), or give up.
+
+    ``none_ok``: a missing or null value makes the field ``None``, as the converter
+    would (the field is optional, its default is ``None``, and the hooks of the kinds
+    known here return ``None`` for null); otherwise the converter decides. A hook of a
+    kind not known here is left to the converter whenever its key is there."""
+    if kind == "other":
+        return [f"if {wire!r} in o: return _GIVE_UP",
+                f"d[{name!r}] = None" if none_ok else "return _GIVE_UP"]
     usual = {
         "text": "type(v) is str and len(v) <= _MAX",
         "object": "type(v) is dict",
@@ -64,9 +72,7 @@ def _field_lines(name: str, wire: str, kind: str, required: bool, hook: str) -> 
         lines += ["if type(v) is dict:",
                   f"    {field} = context = _context(v)",
                   "    if context is _GIVE_UP: return _GIVE_UP"]
-    else:
-        lines.append("if False: pass")
-    lines += [f"elif v is None: {'return _GIVE_UP' if required else f'{field} = None'}",
+    lines += [f"elif v is None: {f'{field} = None' if none_ok else 'return _GIVE_UP'}",
               f"else: {field} = {hook}(v, None)"]
     return lines
 
@@ -90,8 +96,8 @@ def _generate(model: type[Any], converter: SegmentConverter,
             continue
         hook = hooks[name]
         namespace[local] = hook.hook
-        body += _field_lines(name, WIRE_NAMES.get(name, name), hook.kind, hook.required,
-                             local)
+        none_ok = not hook.required and field.default is None
+        body += _field_lines(name, WIRE_NAMES.get(name, name), hook.kind, none_ok, local)
     namespace[f"_class_{model.__name__}"] = model
     source = "\n".join([
         f"def fast_{model.__name__}(o):",

@@ -211,7 +211,8 @@ def _identifier_hook(name: str) -> Callable[[Any, Any], Any] | None:
 #: What a field hook does with a field's usual value, for the fast path of structuring
 #: (:mod:`segment_braze._structuring`): a ``"text"`` hook returns a string of at most
 #: 1 MB as it is, an ``"object"`` hook a plain dict as it is; a ``"time"`` hook parses a
-#: time. (The context hook is ``"context"``.)
+#: time. (The context hook is ``"context"``.) Each returns ``None`` for null, or (a
+#: required field's) refuses it.
 _HOOK_KINDS: Final[Mapping[Callable[[Any, Any], Any], str]] = {
     structure_string: "text",
     _optional_string: "text",
