@@ -7,6 +7,8 @@ page 7%, group 3%, about 1 KB an event) it measures:
   orjson's, when installed): the least any JSON-in, JSON-out tool must do;
 - a minimal hand-written dict-to-dict mapping of the same events to Braze bodies: the
   least a translator must do;
+- an independent minimal mapper (:mod:`quick_mapper`) that also normalises emails,
+  genders, birthdays and products, as a quick script would;
 - ``Translator.translate_many`` on the parsed dicts (alone, and with ``to_json()`` of
   every request, which is what the hand-written mapping produces);
 - the whole ``segment-braze translate`` pipeline, bytes in (an NDJSON file) to batched
@@ -39,6 +41,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import corpus
+from quick_mapper import quick_mapping
 from segment_braze import Settings, Translator, _json, cli
 
 try:
@@ -206,6 +209,10 @@ def main(argv: list[str] | None = None) -> int:
         for event in events:
             hand_mapping(event)
 
+    def quick() -> None:
+        for event in events:
+            quick_mapping(event)
+
     def translate_many() -> None:
         for _ in translator.translate_many(events):
             pass
@@ -223,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         measured: list[tuple[str, Callable[[], object]]] = [
             ("json round trip (stdlib)", std_round_trip),
             ("hand-written mapping", hand),
+            ("minimal mapper", quick),
             ("translate_many", translate_many),
             ("translate_many + to_json", translate_many_json),
         ]
@@ -259,26 +267,29 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  peak memory, {amount:>9,} events {peaks[-1] / 1e6:>9.2f} MB")
             memory = (peaks[0], peaks[1])
 
-    print("ratios (targets of issue 4):")
-    checks = [
+    print("ratios (targets of issue 13):")
+    checks: list[tuple[str, float, float | None]] = [
         ("translate_many / hand-written mapping", results["translate_many"]
-         / results["hand-written mapping"], 4.0),
+         / results["hand-written mapping"], 8.0),
+        ("translate_many / minimal mapper", results["translate_many"]
+         / results["minimal mapper"], 5.0),
         ("translate_many + to_json / hand-written mapping",
-         results["translate_many + to_json"] / results["hand-written mapping"], 4.0),
+         results["translate_many + to_json"] / results["hand-written mapping"], None),
         ("pipeline (stdlib json) / stdlib round trip",
-         results["pipeline, stdlib json"] / results["json round trip (stdlib)"], 1.5),
+         results["pipeline, stdlib json"] / results["json round trip (stdlib)"], 2.0),
     ]
     if orjson is not None:
         checks.append(("pipeline (orjson) / orjson round trip",
-                       results["pipeline, orjson"] / results["json round trip (orjson)"], 3.0))
+                       results["pipeline, orjson"] / results["json round trip (orjson)"], 5.0))
         checks.append(("pipeline (orjson) / stdlib round trip",
-                       results["pipeline, orjson"] / results["json round trip (stdlib)"], 1.5))
+                       results["pipeline, orjson"] / results["json round trip (stdlib)"], None))
     if memory is not None:
         checks.append((f"peak memory {args.memory_events[1]:,} / {args.memory_events[0]:,} "
                        "events", memory[1] / memory[0], 1.2))
     for name, ratio, target in checks:
-        verdict = "met" if ratio <= target else "NOT met"
-        print(f"  {name:<50} {ratio:>6.2f}  (target <= {target}: {verdict})")
+        verdict = "" if target is None else (
+            f"  (target <= {target}: {'met' if ratio <= target else 'NOT met'})")
+        print(f"  {name:<50} {ratio:>6.2f}{verdict}")
     return 0
 
 

@@ -15,6 +15,8 @@ import segment_braze as sb
 
 __all__ = [
     "EVENT_TYPES",
+    "every_setting",
+    "field_values",
     "json_objects",
     "json_values",
     "segment_events",
@@ -460,3 +462,85 @@ def settings(draw: st.DrawFn, *, strict: bool | None = False) -> sb.Settings:
         create_alias=draw(st.booleans()),
         strict=draw(st.booleans()) if strict is None else strict,
     )
+
+
+# -- settings from Settings' own fields ---------------------------------------------------
+# The differential tests draw every field of Settings, so that a setting added later is
+# varied there without an edit here: its values come from its type (a flag, a choice of
+# literals, optional text, ...), or from FIELD_VALUES when its type says too little.
+
+#: Values for fields whose type admits values the field refuses (a currency, an instance
+#: name) or says too little about (event names).
+FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
+    "rest_endpoint": st.sampled_from([None, "US-03", "eu", "https://braze.example.com"]),
+    "sdk_endpoint": st.sampled_from([None, "US-01", "sdk.example.com"]),
+    "default_currency": st.sampled_from(["USD", "eur", "JPY"]),
+    "alias_label": st.sampled_from(["segment_anonymous_id", "anon"]),
+    "purchase_events": st.sampled_from([("Order Completed", "Completed Order"),
+                                        ("Checkout Finished",), ("Signed Up",)]),
+    "event_allowlist": st.one_of(st.none(), names),
+    "event_blocklist": st.one_of(st.none(), names),
+}
+
+
+def _type_values(annotation: Any, default: Any) -> st.SearchStrategy[Any] | None:
+    """Values of a field from its type alone; ``None`` for a type this does not know."""
+    import types
+    import typing
+
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if annotation is bool:
+        return st.booleans()
+    if origin is typing.Literal:
+        return st.sampled_from(args)
+    if annotation is int:
+        return st.sampled_from(sorted({0, 1, 3600, default}))
+    if annotation is str:
+        return st.sampled_from([default, "some-text"] if isinstance(default, str)
+                               else ["some-text"])
+    if origin in (typing.Union, types.UnionType) and type(None) in args:
+        (inner, *more) = [a for a in args if a is not type(None)]
+        if more:
+            return None
+        present = _type_values(inner, None)
+        return None if present is None else st.one_of(st.none(), present)
+    if origin in (tuple, frozenset) and args and args[0] is str:
+        return names.map(origin)
+    return None
+
+
+def field_values() -> dict[str, st.SearchStrategy[Any]]:
+    """A strategy for each init field of Settings: :data:`FIELD_VALUES`, else from its
+    type. A field of a type nothing here knows fails loudly, naming it, so that it
+    cannot go untested."""
+    import typing
+
+    import attrs
+
+    hints = typing.get_type_hints(sb.Settings)
+    out = {}
+    for field in attrs.fields(sb.Settings):
+        if not field.init:
+            continue
+        found = (FIELD_VALUES[field.name] if field.name in FIELD_VALUES
+                 else _type_values(hints[field.name], field.default))
+        if found is None:
+            raise TypeError(f"no values for Settings.{field.name}: add them to "
+                            "strategies.FIELD_VALUES")
+        out[field.name] = found
+    return out
+
+
+@st.composite
+def every_setting(draw: st.DrawFn) -> sb.Settings:
+    """Settings with every field drawn (see :func:`field_values`). Combinations that
+    Settings refuses (an allow list with a block list, one cohort secret without the
+    other) are mended by leaving drawn fields at their defaults, one at a time, until
+    Settings accepts them."""
+    chosen = {name: draw(values) for name, values in field_values().items()}
+    while True:
+        try:
+            return sb.Settings(**chosen)
+        except sb.InvalidSettings:
+            dropped = draw(st.sampled_from(sorted(chosen)))
+            del chosen[dropped]

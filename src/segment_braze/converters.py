@@ -36,6 +36,7 @@ from .times import parse_time
 
 __all__ = [
     "WIRE_NAMES",
+    "FieldHook",
     "SegmentConverter",
     "json_type",
     "make_converter",
@@ -200,6 +201,39 @@ _IDS: Final = frozenset({"user_id", "anonymous_id", "group_id", "previous_id"})
 _REQUIRED_IDS: Final = frozenset({"group_id", "previous_id"})
 
 
+def _identifier_hook(name: str) -> Callable[[Any, Any], Any] | None:
+    """The hook of an identifier field (``None`` for any other field)."""
+    if name not in _IDS:
+        return None
+    return structure_identifier if name in _REQUIRED_IDS else _optional_identifier
+
+
+#: What a field hook does with a field's usual value, for the fast path of structuring
+#: (:mod:`segment_braze._structuring`): a ``"text"`` hook returns a string of at most
+#: 1 MB as it is, an ``"object"`` hook a plain dict as it is; a ``"time"`` hook parses a
+#: time. (The context hook is ``"context"``.) Each returns ``None`` for null, or (a
+#: required field's) refuses it.
+_HOOK_KINDS: Final[Mapping[Callable[[Any, Any], Any], str]] = {
+    structure_string: "text",
+    _optional_string: "text",
+    structure_identifier: "text",
+    _optional_identifier: "text",
+    _optional_object: "object",
+    _optional_time: "time",
+}
+
+
+@attrs.frozen
+class FieldHook:
+    """How a converter structures one field of a model: its ``hook``, the hook's
+    ``kind`` (``"text"``, ``"object"``, ``"time"``, ``"context"`` or ``"other"``),
+    and whether the field is ``required``."""
+
+    hook: Callable[[Any, Any], Any]
+    kind: str
+    required: bool
+
+
 class SegmentConverter(cattrs.Converter):
     """Segment JSON -> event models: a cattrs converter with the strict hooks, the wire
     names and one compiled hook per event type, built once (by :func:`make_converter`).
@@ -218,15 +252,13 @@ class SegmentConverter(cattrs.Converter):
         self.register_structure_hook(str | None, _optional_string)
         self.register_structure_hook(datetime | None, _optional_time)
         self.register_structure_hook(Mapping[str, Any] | None, _optional_object)
-        self.register_structure_hook(Context | None, _context_hook(self))
+        self._context = _context_hook(self)
+        self.register_structure_hook(Context | None, self._context)
         for model in EVENT_MODELS.values():
             overrides: dict[str, Any] = {"type": override(omit=True)}
             for name in {f.name for f in attrs.fields(model)} & WIRE_NAMES.keys():
-                hook: Callable[[Any, Any], Any] | None = None
-                if name in _IDS:
-                    hook = structure_identifier if name in _REQUIRED_IDS \
-                        else _optional_identifier
-                overrides[name] = override(rename=WIRE_NAMES[name], struct_hook=hook)
+                overrides[name] = override(rename=WIRE_NAMES[name],
+                                           struct_hook=_identifier_hook(name))
             self.register_structure_hook(model, make_dict_structure_fn(model, self,
                                                                        **overrides))
         #: Segment ``type`` -> (model, its compiled hook).
@@ -237,6 +269,20 @@ class SegmentConverter(cattrs.Converter):
 
     def __reduce__(self) -> tuple[type[SegmentConverter], tuple[()]]:
         return (type(self), ())
+
+    def field_hooks(self, model: type[Any]) -> dict[str, FieldHook]:
+        """Each field of ``model`` (an event model or ``Context``; ``type`` excepted) ->
+        how this converter structures it, by its Python name (the wire name is in
+        :data:`WIRE_NAMES`)."""
+        attrs.resolve_types(model)
+        out = {}
+        for field in attrs.fields(model):
+            if field.name == "type":
+                continue
+            hook = _identifier_hook(field.name) or self.get_structure_hook(field.type)
+            kind = "context" if hook is self._context else _HOOK_KINDS.get(hook, "other")
+            out[field.name] = FieldHook(hook, kind, field.default is attrs.NOTHING)
+        return out
 
     def structure_event(self, data: Any) -> SegmentEvent:
         """A Segment JSON object as its event model, or :class:`InvalidEvent` naming

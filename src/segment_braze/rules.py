@@ -223,11 +223,12 @@ def _is_purchase(event: Track, scope: Scope) -> bool:
 def _is_purchase_name(name: str, scope: Scope) -> bool:
     """Whether ``name`` is in ``purchase_events``; remembered in the translator's memo
     (event names repeat)."""
-    known = scope.memo.purchase_names
+    memo = scope.memo
+    known = memo.purchase_names
     found = known.get(name)
     if found is None:
         found = purchase_key(name) in scope.settings.purchase_keys
-        if len(known) < MEMO_LIMIT:
+        if len(known) < MEMO_LIMIT and memo.shortcuts:
             known[name] = found
     return found
 

@@ -108,13 +108,19 @@ class Memo:
     from every scope as :attr:`Scope.memo`. Each memo is bounded by :data:`MEMO_LIMIT`.
     """
 
-    __slots__ = ("property_names", "purchase_names")
+    __slots__ = ("property_names", "purchase_names", "shortcuts")
 
-    def __init__(self) -> None:
+    def __init__(self, *, shortcuts: bool = True) -> None:
         #: Property names found valid, with their lengths (event schemas repeat).
         self.property_names: dict[str, int] = {}
         #: Event names -> whether they are purchase events under the settings.
         self.purchase_names: dict[str, bool] = {}
+        #: Whether the rule bodies take their shortcuts: the common case checked inline,
+        #: values checked in place rather than copied, these memos. Off, every value takes
+        #: the general path and nothing is remembered: the reference translator
+        #: (:func:`~segment_braze.translate.reference_translator`), whose output the
+        #: tests hold equal to the fast one's, byte for byte.
+        self.shortcuts = shortcuts
 
 
 class Scope(NamedTuple):

@@ -30,6 +30,8 @@ from typing import Any, Final
 
 import attrs
 
+from ._makers import maker
+from ._structuring import fast_structure
 from .braze import (
     Event,
     Origin,
@@ -44,12 +46,12 @@ from .errors import InvalidEvent, Notice, Problem, Status
 from .events import EVENT_CLASSES, SegmentEvent
 from .mapping.identity import add_alias_profiles, resolve
 from .rules import DEFAULT_RULES, Rule, bind, bind_table
-from .scope import Emitter, Output, Resolver, Scope, Sink, Skip
+from .scope import Emitter, Memo, Output, Resolver, Scope, Sink, Skip
 from .settings import Settings
 from .times import UTC
 
 __all__ = ["ALIAS_PROFILE", "Explanation", "Step", "Translation", "Translator", "explain",
-           "translate"]
+           "reference_translator", "translate"]
 
 #: The name of the translator's step after the rules, as ``explain()`` shows it.
 ALIAS_PROFILE: Final = "alias_profile"
@@ -132,6 +134,11 @@ class Translation:
         return "\n".join(lines)
 
 
+#: Translations built without ``__init__``'s keyword handling (one per event).
+_translated: Final = maker(Translation, "requests", "notices", "origin")
+_skipped: Final = maker(Translation, "skipped", "notices", "origin")
+
+
 @attrs.frozen(kw_only=True)
 class Step:
     """One row of the table (or the translator's step after the rules) as it met one
@@ -203,12 +210,19 @@ class Translator:
         # rule bodies: built here, once, for this translator only.
         self._table = bind_table(rules, settings)
         self.rules = self._table.rules
+        self._memo = self._table.memo
+        # Per event type, each row as the loop reads it (the rule's fields read once).
+        self._rows = {kind: tuple((rule.name, test, rule.emit, rule.final, rule)
+                                  for rule, test in rows)
+                      for kind, rows in self._table.rows.items()}
         self.clock = clock
         self.resolve = resolve
         self._converter = make_converter()
-        self._structure = self._converter.structure_event
+        # Plain-dict events of the usual shape skip cattrs; the converter reads the rest.
+        self._structure = fast_structure(self._converter)
         # The alias-profile step never creates a profile with update_existing_only on.
         self._profiles = not settings.update_existing_only
+        self._strict = settings.strict
 
     def __repr__(self) -> str:
         return f"Translator({self.settings!r}, rules=<{len(self.rules)} rules>)"
@@ -228,7 +242,7 @@ class Translator:
         first): to call a matcher or an emitter by hand, as a test of a custom rule."""
         model = event if isinstance(event, EVENT_CLASSES) else self._structure(event)
         return Scope(self.settings, model, self.resolve(model, self.settings), self.clock,
-                     Sink(), self._table.memo)
+                     Sink(), self._memo)
 
     # -- one event ---------------------------------------------------------------------
 
@@ -239,6 +253,11 @@ class Translator:
         Raises :class:`~segment_braze.InvalidEvent` when it cannot be translated
         faithfully (or, with ``strict``, when anything had to be dropped or fixed).
         """
+        if type(event) is dict:  # the common case: Segment JSON
+            model = self._structure(event)
+            message_id = event.get("messageId")
+            return self._run(model, message_id if isinstance(message_id, str) and message_id
+                             else position, None, None)
         model = event if isinstance(event, EVENT_CLASSES) else self._structure(event)
         return self._run(model, _origin_of(event, position), None, None)
 
@@ -246,53 +265,55 @@ class Translator:
              after: list[Step] | None) -> Translation:
         """The rows, then the alias-profile step; ``steps`` and ``after`` (for explain)
         collect what each did."""
-        rows = self._table.rows.get(getattr(event, "type", None))  # type: ignore[arg-type]
+        rows = self._rows.get(getattr(event, "type", None))  # type: ignore[arg-type]
         if rows is None:
             raise TypeError(f"not a Segment event model: {type(event).__name__}")
         settings = self.settings
         sink = Sink()
         scope = _new_scope(Scope, (settings, event, self.resolve(event, settings), self.clock,
-                                   sink, self._table.memo))
+                                   sink, self._memo))
         notices = sink.notices
         outputs: list[Output] = []
-        for rule, test in rows:
-            sink.rule = rule.name
+        for name, test, emit, final, rule in rows:
+            sink.rule = name
             if test is not True and not test(event, scope):  # type: ignore[operator]
                 if steps is not None:
-                    steps.append(Step(rule=rule.name, matched=False))
+                    steps.append(Step(rule=name, matched=False))
                 continue
             try:
                 if steps is None:
-                    emitted = tuple(rule.emit(event, scope))
+                    emitted = emit(event, scope)
+                    if type(emitted) is not tuple:
+                        emitted = tuple(emitted)
                 else:
                     emitted = _explained(rule, event, scope, steps)
             except InvalidEvent as error:
-                raise error.with_rule(rule.name) from None
+                raise error.with_rule(name) from None
             for output in emitted:
                 if type(output) is Skip:
-                    return self._finish(Translation(skipped=output.reason, origin=origin,
-                                                    notices=tuple(notices)))
+                    return _skipped(output.reason, self._notices(notices), origin)
             outputs += emitted
-            if rule.final:
+            if final:
                 break
         if not outputs:
-            return self._finish(Translation(skipped="no rule emitted anything for this event",
-                                            origin=origin, notices=tuple(notices)))
+            return _skipped("no rule emitted anything for this event", self._notices(notices),
+                            origin)
         if self._profiles:
             outputs, added = add_alias_profiles(outputs)
             if after is not None:
                 after.append(Step(rule=ALIAS_PROFILE, matched=bool(added), emitted=added,
                                   note=None if added else "nothing to add: no event or "
                                   "purchase of an alias user lacks its profile"))
-        return self._finish(Translation(requests=_requests(outputs, origin),
-                                        notices=tuple(notices), origin=origin))
+        return _translated(_requests(outputs, origin),
+                           self._notices(notices) if notices else (), origin)
 
-    def _finish(self, translation: Translation) -> Translation:
-        if translation.notices and self.settings.strict:
+    def _notices(self, notices: list[Notice]) -> tuple[Notice, ...]:
+        """The notices of a translation; in strict mode, the problems that reject it."""
+        if notices and self._strict:
             raise InvalidEvent(Problem(n.path, f"strict mode rejects what would be dropped or "
                                        f"fixed: {n.message}", n.rule)
-                               for n in translation.notices)
-        return translation
+                               for n in notices)
+        return tuple(notices)
 
     # -- streams -----------------------------------------------------------------------
 
@@ -303,10 +324,16 @@ class Translator:
         Never raises for a bad event: a rejected event's translation carries ``error``.
         Positions (the origin of events without a ``messageId``) count from ``start``.
         """
-        translate = self.translate
+        structure, run = self._structure, self._run
         for position, event in enumerate(events, start):
             try:
-                yield translate(event, position=position)
+                if type(event) is dict:  # as translate() does it, without a call
+                    model = structure(event)
+                    message_id = event.get("messageId")
+                    yield run(model, message_id if isinstance(message_id, str) and message_id
+                              else position, None, None)
+                else:
+                    yield self.translate(event, position=position)
             except InvalidEvent as error:
                 yield Translation(error=error, origin=_origin_of(event, position))
 
@@ -377,12 +404,25 @@ def _profile_not_run(enabled: bool, status: Status) -> str:
 def _requests(outputs: list[Output], origin: Origin) -> tuple[Request, ...]:
     """Requests of other endpoints first (in emission order), then one ``/users/track``
     with every attributes object, event and purchase."""
-    if len(outputs) == 1:  # the common case: one object
-        only = outputs[0]
-        if isinstance(only, Event):
-            return (UsersTrack(events=(only,), origins={"events": (origin,)}),)
-        if isinstance(only, UserAttributes):
-            return (UsersTrack(attributes=(only,), origins={"attributes": (origin,)}),)
+    kind = type(outputs[0])
+    if len(outputs) == 1:  # the most common case: one object
+        if kind is Event:
+            return (_track((), tuple(outputs), (), {"events": (origin,)}),)
+        if kind is UserAttributes:
+            return (_track(tuple(outputs), (), (), {"attributes": (origin,)}),)
+    part = _TRACK_PARTS.get(kind)
+    if part is not None:  # the common case: objects of one part (an order's purchases)
+        for output in outputs:
+            if type(output) is not kind:
+                break
+        else:
+            entries = tuple(outputs)
+            origins = {part: (origin,) * len(entries)}
+            if kind is Event:
+                return (_track((), entries, (), origins),)
+            if kind is UserAttributes:
+                return (_track(entries, (), (), origins),)
+            return (_track((), (), entries, origins),)
     others: list[Request] = []
     attributes: list[UserAttributes] = []
     events: list[Event] = []
@@ -404,9 +444,35 @@ def _requests(outputs: list[Output], origin: Origin) -> tuple[Request, ...]:
             origins["events"] = (origin,) * len(events)
         if purchases:
             origins["purchases"] = (origin,) * len(purchases)
-        others.append(UsersTrack(attributes=tuple(attributes), events=tuple(events),
-                                 purchases=tuple(purchases), origins=origins))
+        others.append(_track(tuple(attributes), tuple(events), tuple(purchases), origins))
     return tuple(others)
+
+
+#: The part of ``/users/track`` that takes objects of each class.
+_TRACK_PARTS: Final[Mapping[type, str]] = {UserAttributes: "attributes", Event: "events",
+                                           Purchase: "purchases"}
+
+#: A ``/users/track`` request without ``__init__``: its origins are built with its
+#: entries, one for one, so the check of origins given by hand has nothing to find.
+_track: Final = maker(UsersTrack, "attributes", "events", "purchases", "origins")
+
+
+def reference_translator(translator: Translator) -> Translator:
+    """A translator like ``translator`` (its settings, rules, clock and resolver) with
+    every fast path off: each event structured by the cattrs converter, each rule body
+    on its general path, nothing remembered between events
+    (:class:`~segment_braze.scope.Memo` with ``shortcuts=False``).
+
+    Its translations must equal ``translator``'s byte for byte, notices and problems
+    included; the differential tests hold them so. It is slower, and meant for tests
+    and benchmarks (unpickled, it is an ordinary translator again).
+    """
+    reference = Translator(translator.settings, rules=translator.rules,
+                           clock=translator.clock, resolve=translator.resolve)
+    reference._structure = reference._converter.structure_event
+    reference._table = attrs.evolve(reference._table, memo=Memo(shortcuts=False))
+    reference._memo = reference._table.memo
+    return reference
 
 
 def translate(event: Mapping[str, Any] | SegmentEvent, settings: Settings) -> Translation:

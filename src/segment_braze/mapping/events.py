@@ -12,8 +12,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
+from .._makers import maker
 from ..braze import Event
 from ..errors import reject
 from ..events import Page, Screen, Track
@@ -111,6 +112,11 @@ def _properties(properties: Mapping[str, Any] | None,
     return clean_properties(properties, ("properties",), scope)[0] or None
 
 
+#: One custom event object per event: built without ``__init__``'s keyword handling.
+_event: Final = maker(Event, "identifier", "name", "time", "properties", "app_id",
+                      "update_existing_only")
+
+
 def custom_event(name: str, properties: Mapping[str, Any] | None,
                  scope: Scope) -> tuple[Output, ...]:
     """A custom event of the event's user, with the event's app id (see
@@ -126,10 +132,8 @@ def custom_event(name: str, properties: Mapping[str, Any] | None,
         app_id = app_id_of(source, scope)
     else:  # the common case, inline: no per-event options
         app_id = settings.app_id
-    event = Event(identifier=ident, name=name, time=scope.time(),
-                  properties=_properties(properties, scope), app_id=app_id,
-                  update_existing_only=True if settings.update_existing_only else None)
-    return (event,)
+    return (_event(ident, name, scope.time(), _properties(properties, scope), app_id,
+                   True if settings.update_existing_only else None),)
 
 
 def track_to_event(event: Track, scope: Scope) -> tuple[Output, ...]:

@@ -29,6 +29,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
+from .._makers import maker
 from ..braze import (
     AliasToIdentify,
     EmailToIdentify,
@@ -214,22 +215,26 @@ def email_of(event: SegmentEvent) -> str | None:
     return None
 
 
+#: One identifier per event: built without ``__init__``.
+_identifier: Final = maker(Identifier, "kind", "value")
+
+
 def resolve(event: SegmentEvent, settings: Settings) -> Identifier | None:
     """The event's Braze identifier in the identity order, or ``None``."""
     user_id = event.user_id
     if user_id and not user_id.isspace():
-        return Identifier("external_id", user_id)
+        return _identifier("external_id", user_id)
     braze_id = braze_id_of(event)
     if braze_id is not None:
-        return Identifier("braze_id", braze_id)
+        return _identifier("braze_id", braze_id)
     if settings.anonymous_users == "alias":
         alias = anonymous_alias(event, settings)
         if alias is not None:
-            return Identifier("user_alias", alias)
+            return _identifier("user_alias", alias)
     if settings.email_identifier:
         email = email_of(event)
         if email is not None:
-            return Identifier("email", email)
+            return _identifier("email", email)
     return None
 
 

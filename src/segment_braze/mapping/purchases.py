@@ -21,6 +21,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
+from .._makers import maker
 from .._tables import CURRENCIES
 from ..braze import Purchase
 from ..errors import InvalidEvent, Problem, json_path
@@ -66,6 +67,11 @@ def revenue_of(properties: Mapping[str, Any] | None) -> float | int | None:
     return number(properties.get("revenue"))
 
 
+#: Purchase objects, built without ``__init__``'s keyword handling.
+_purchase: Final = maker(Purchase, "identifier", "product_id", "currency", "price", "time",
+                         "quantity", "properties", "app_id", "update_existing_only")
+
+
 class _Order:
     """What every purchase of one event shares."""
 
@@ -95,14 +101,16 @@ class _Order:
         self.problems.append(Problem(json_path(path), message))
 
     def currency_of(self, product: Mapping[str, Any], path: PathT) -> str | None:
-        value, where = product.get("currency"), (*path, "currency")
-        if value is None:
-            value, where = self.currency, self.currency_path
-        if value is None:
-            return self.scope.settings.default_currency
+        value = product.get("currency")
+        own = value is not None
+        if not own:
+            value = self.currency
+            if value is None:
+                return self.scope.settings.default_currency
         code = value.strip().upper() if isinstance(value, str) else None
         if code not in CURRENCIES:
-            self.problem(where, f"{value!r} is not an ISO 4217 currency code")
+            self.problem((*path, "currency") if own else self.currency_path,
+                         f"{value!r} is not an ISO 4217 currency code")
             return None
         return code
 
@@ -116,15 +124,16 @@ class _Order:
         out = []
         while quantity > 0:
             batch = min(quantity, MAX_PER_PURCHASE)
-            out.append(Purchase(identifier=ident, product_id=product_id, currency=currency,
-                                price=price, quantity=batch, time=self.time,
-                                properties=properties, app_id=self.app_id,
-                                update_existing_only=update_only))
+            out.append(_purchase(ident, product_id, currency, price, self.time, batch,
+                                 properties, self.app_id, update_only))
             quantity -= batch
         return out
 
 
 def _product_id(product: Mapping[str, Any], path: PathT, order: _Order) -> str | None:
+    first = product.get(PRODUCT_ID_KEYS[0])
+    if type(first) is str and 0 < len(first) <= MAX_NAME and not first.isspace():
+        return first  # the common case, as the loop below finds it
     for key in PRODUCT_ID_KEYS:
         value = product.get(key)
         if value is None or (isinstance(value, str) and not value.strip()):
@@ -144,6 +153,8 @@ def _product_id(product: Mapping[str, Any], path: PathT, order: _Order) -> str |
 
 def _quantity(product: Mapping[str, Any], path: PathT, order: _Order) -> int | None:
     value = product.get("quantity", 1)
+    if type(value) is int and 1 <= value <= MAX_QUANTITY:
+        return value  # the common case, as the checks below find it
     if value is None:
         return 1
     amount = number(value)
@@ -163,10 +174,11 @@ def _product(product: Any, path: PathT, order: _Order) -> list[Purchase]:
         order.problem(path, "a product must be an object")
         return []
     product_id = _product_id(product, path, order)
-    price = number(product.get("price"))
-    if price is None or isinstance(product.get("price"), bool):
-        message = ("required: a product needs a price" if product.get("price") is None
-                   else f"a price must be a finite number, got {product.get('price')!r}")
+    given = product.get("price")
+    price = number(given)
+    if price is None or isinstance(given, bool):
+        message = ("required: a product needs a price" if given is None
+                   else f"a price must be a finite number, got {given!r}")
         order.problem((*path, "price"), message)
     quantity = _quantity(product, path, order)
     currency = order.currency_of(product, path)

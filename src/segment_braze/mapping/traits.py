@@ -22,11 +22,12 @@ from urllib.parse import urlsplit
 
 from dateutil import parser as dateutil_parser
 
+from .._makers import maker
 from .._tables import LANGUAGES
 from ..braze import SubscriptionStatusSet, UserAttributes
 from ..errors import reject
 from ..events import Group, Identify, Page, Screen, Track
-from ..limits import INT64, MAX_NAME, MAX_STRING, MAX_YEAR
+from ..limits import INT64, MAX_ARRAY, MAX_NAME, MAX_STRING, MAX_YEAR
 from ..times import UTC, parse_time, render_time
 from .identity import looks_like_email
 from .values import (
@@ -36,6 +37,7 @@ from .values import (
     Fixed,
     custom_attribute,
     name_problem,
+    plain_scalars,
 )
 
 if TYPE_CHECKING:
@@ -499,6 +501,9 @@ _SPECIAL: Final = IDENTITY_TRAITS | RESERVED_KEYS | {"address"}
 
 _NAME_PARTS: Final = frozenset({"firstName", "first_name", "lastName", "last_name"})
 
+#: What a normaliser returns for a value it drops or fixes, with the notice to give.
+_NOTED: Final = frozenset({Dropped, Fixed})
+
 
 class _Values:
     """Attributes under construction: standard ones remember which trait set them."""
@@ -553,29 +558,35 @@ def traits_to_values(traits: Mapping[str, Any], base: PathT, scope: Scope, *,
     values = _Values(base, scope, bases)
     standard, source, custom = values.standard, values.source, values.custom
     standard_traits = STANDARD_TRAITS
+    # Off (the reference translator), every trait takes the general path below.
+    shortcuts = scope.memo.shortcuts
     size = 0
     for key, value in traits.items():
         entry = standard_traits.get(key)
-        kind = type(value)
         if entry is not None:
             attribute, normalise = entry
-            if kind is str and len(value) > MAX_STRING:
-                scope.sink.count_size(len(value))
-            result = value if value is None else normalise(value)
-            kind = type(result)
-            if attribute in source or kind is Dropped or kind is Fixed:
-                values.set_standard(attribute, result, key, (key,))
+            if value is None:
+                result = None
             else:
+                if type(value) is str and len(value) > MAX_STRING:
+                    scope.sink.count_size(len(value))
+                result = normalise(value)
+            if shortcuts and attribute not in source and type(result) not in _NOTED:
                 standard[attribute] = result
                 source[attribute] = key
-        elif key in _SPECIAL:
+            else:
+                values.set_standard(attribute, result, key, (key,))
+            continue
+        kind = type(value)
+        if key in _SPECIAL:
             if key not in IDENTITY_TRAITS:
                 _odd_trait(key, value, values)
-        elif type(key) is str and 0 < len(key) <= MAX_NAME and key[0] != "$" and (
+        elif shortcuts and type(key) is str and 0 < len(key) <= MAX_NAME and key[0] != "$" and (
                 (kind is str and len(value) <= MAX_STRING) or kind is bool or value is None
                 or (kind is int and -INT64 <= value < INT64)
-                or (kind is float and value - value == 0.0)):
-            custom[key] = value  # the common case, checked inline
+                or (kind is float and value - value == 0.0)
+                or (kind is list and 0 < len(value) <= MAX_ARRAY and plain_scalars(value))):
+            custom[key] = value  # the common case, checked inline (as custom_attribute does)
             if kind is str:
                 size += len(value)
         else:
@@ -592,7 +603,25 @@ def traits_to_values(traits: Mapping[str, Any], base: PathT, scope: Scope, *,
                          f"attribute {key} set from {values.source[key]!r}; dropped")
         else:
             out[key] = value
+    _keep_identifier(values)
     return out, values.merged
+
+
+def _keep_identifier(values: _Values) -> None:
+    """An attribute named like the identifier's kind (``email``) is written over the
+    identifier in the object: one that would change it (``email: null`` in the traits
+    while the email in ``context.traits`` identifies the user) would leave the object
+    without its identifier, so it is dropped with a notice."""
+    ident = values.scope.identifier
+    if ident is None:
+        return
+    kind = ident.kind
+    standard = values.standard
+    if kind in standard and standard[kind] != ident.value:
+        del standard[kind]
+        values.scope.notice((*values.base, values.source.get(kind, kind)),
+                            f"the user is identified by the {kind} found elsewhere in the "
+                            f"event, which this value would replace; dropped")
 
 
 def _odd_trait(key: Any, value: Any, values: _Values) -> None:
@@ -669,6 +698,11 @@ def _location(location: Mapping[str, Any], values: _Values, current_location: bo
 # -- rule bodies -----------------------------------------------------------------------
 
 
+#: Attributes objects, built without ``__init__``'s keyword handling.
+_attributes_object: Final = maker(UserAttributes, "identifier", "values",
+                                  "update_existing_only", "merge_objects")
+
+
 def _attributes(values: dict[str, Any], merged: dict[str, Any],
                 scope: Scope) -> tuple[Output, ...]:
     ident = scope.identifier
@@ -676,11 +710,9 @@ def _attributes(values: dict[str, Any], merged: dict[str, Any],
     update_only = scope.update_existing_only()  # False creates an alias profile
     out: tuple[Output, ...] = ()
     if values or not merged:  # the merge object alone carries the same identifier
-        out = (UserAttributes(identifier=ident, values=values,
-                              update_existing_only=update_only),)
+        out = (_attributes_object(ident, values, update_only, None),)
     if merged:
-        out += (UserAttributes(identifier=ident, values=merged,
-                               update_existing_only=update_only, merge_objects=True),)
+        out += (_attributes_object(ident, merged, update_only, True),)
     return out
 
 

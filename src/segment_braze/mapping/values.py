@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date, datetime
+from itertools import islice
 from typing import TYPE_CHECKING, Any, Final
 
 from .. import _json
@@ -57,6 +58,7 @@ __all__ = [
     "clean_properties",
     "custom_attribute",
     "name_problem",
+    "plain_scalars",
 ]
 
 _ABORT: Final = 6 * MAX_EVENT_CHARS
@@ -105,10 +107,6 @@ def name_problem(name: object) -> str | None:
     if name[0] == "$":
         return "names must not start with '$'"
     return None
-
-
-def _good_name(name: object) -> bool:
-    return type(name) is str and 0 < len(name) <= MAX_NAME and name[0] != "$"
 
 
 class _Unsendable(Exception):
@@ -188,47 +186,72 @@ class _Walk:
 
     def mapping(self, value: Mapping[str, Any], path: tuple[str | int, ...],
                 depth: int) -> Mapping[str, Any]:
+        """``value`` itself when nothing in it changes (it is checked in place); else a
+        new dict, begun at the first change (another mapping is always copied). Plain
+        scalars are checked here as :meth:`scalar` checks them."""
         self._enter(path, depth)
         attribute = self.attribute
-        changed = type(value) is not dict
-        out = {}
-        for key, item in value.items():
-            if not _good_name(key) or (attribute and ("." in key or " " in key)):
+        out: dict[str, Any] | None = None if type(value) is dict else {}
+        for index, (key, item) in enumerate(value.items()):
+            if not (type(key) is str and 0 < len(key) <= MAX_NAME and key[0] != "$") or (
+                    attribute and ("." in key or " " in key)):
                 problem = name_problem(key) or "keys of nested attributes must not contain " \
                                                "'.' or spaces"
                 raise _Unsendable((*path, str(key)), problem)
-            if item is None and attribute:
-                self.fixes.append(((*path, key), "null removed from a nested attribute (Braze "
-                                   "drops every nested update of a request holding one)"))
-                changed = True
-                continue
             kind = type(item)
             if kind is str and len(item) <= MAX_STRING:
                 self.upper += 6 * len(item) + 2
                 cleaned = item
+            elif kind is int and -INT64 <= item < INT64:
+                self.upper += 21
+                cleaned = item
+            elif kind is float and item - item == 0.0:
+                self.upper += 25
+                cleaned = item
+            elif kind is bool:
+                self.upper += 5
+                cleaned = item
+            elif item is None and attribute:
+                self.fixes.append(((*path, key), "null removed from a nested attribute (Braze "
+                                   "drops every nested update of a request holding one)"))
+                if out is None:
+                    out = dict(islice(value.items(), index))
+                continue
             else:
                 cleaned = self.value(item, (*path, key), depth)
-                changed = changed or cleaned is not item
-            out[key] = cleaned
+                if out is None and cleaned is not item:
+                    out = dict(islice(value.items(), index))
+            if out is not None:
+                out[key] = cleaned
             self.upper += 6 * len(key) + 4
-        return out if changed else value
+        return value if out is None else out
 
     def array(self, value: list[Any] | tuple[Any, ...], path: tuple[str | int, ...],
               depth: int) -> list[Any]:
+        """``value`` itself when nothing in it changes; else a new list (a tuple is always
+        copied)."""
         self._enter(path, depth)
-        changed = type(value) is not list
-        out = []
+        out: list[Any] | None = None if type(value) is list else []
         for index, item in enumerate(value):
+            kind = type(item)
+            if kind is str and len(item) <= MAX_STRING:
+                self.upper += 6 * len(item) + 3  # and its comma
+                if out is not None:
+                    out.append(item)
+                continue
             if item is None and self.attribute:
                 self.fixes.append(((*path, index), "null removed from a nested attribute"))
-                changed = True
+                if out is None:
+                    out = list(value[:index])
                 continue
             cleaned = self.value(item, (*path, index), depth)
-            changed = changed or cleaned is not item
-            out.append(cleaned)
+            if out is None and cleaned is not item:
+                out = list(value[:index])
+            if out is not None:
+                out.append(cleaned)
             self.upper += 1
         self.upper += 2
-        return out if changed else value  # type: ignore[return-value]
+        return value if out is None else out  # type: ignore[return-value]
 
 
 def _name_length(name: Any, known: dict[str, int]) -> int:
@@ -246,15 +269,17 @@ def _name_length(name: Any, known: dict[str, int]) -> int:
 def clean_properties(properties: Mapping[str, Any], path: tuple[str | int, ...],
                      scope: Scope) -> tuple[Mapping[str, Any], int]:
     """Event or purchase properties as Braze accepts them (see the module docstring), and
-    an upper bound of their JSON size. Properties that need no change are returned as
-    they are, not copied.
+    an upper bound of their JSON size. Properties that need no change, nested values
+    included, are checked in place and returned as they are, not copied.
 
     Raises :class:`~segment_braze.InvalidEvent` when they are larger than 51,200 bytes.
     """
-    if type(properties) is not dict:  # another mapping: copied into a dict Braze can take
+    memo = scope.memo
+    if type(properties) is not dict or not memo.shortcuts:
         return _clean_properties_slowly(properties, path, scope)
     chars = 0  # characters of names and short strings: at most 6 bytes each in JSON
-    known = scope.memo.property_names
+    walk: _Walk | None = None  # nested values, checked in place
+    known = memo.property_names
     for key, value in properties.items():
         length = known.get(key)
         if length is None:
@@ -267,16 +292,26 @@ def clean_properties(properties: Mapping[str, Any], path: tuple[str | int, ...],
             if size > MAX_STRING:
                 break
             chars += length + size + 3
-        elif kind is bool or value is None or (kind is int and -INT64 <= value < INT64) \
-                or (kind is float and value - value == 0.0):
+        elif (kind is int and -INT64 <= value < INT64) or (
+                kind is float and value - value == 0.0) or kind is bool or value is None:
             chars += length + 5
+        elif kind is dict or kind is list:
+            if walk is None:
+                walk = _Walk(attribute=False)
+            try:
+                if walk.value(value, (key,), 0) is not value:
+                    break  # something in it must change: copied below
+            except _Unsendable:
+                break  # dropped with a notice (or the event rejected) below
+            chars += length + 3
         else:
-            break  # a nested value: walked below
+            break
     else:
-        bound = 6 * chars
-        scope.sink.count_size(chars)
+        bound = 6 * chars + (0 if walk is None else walk.upper)
+        scope.sink.count_size(bound // 6)
         check_properties_size(properties, bound, path)
         return properties, bound
+    # The general path, from the start: the same walk, with copies, notices and problems.
     return _clean_properties_slowly(properties, path, scope)
 
 
@@ -285,7 +320,8 @@ def _clean_properties_slowly(properties: Mapping[str, Any], path: tuple[str | in
     out: dict[str, Any] = {}
     chars = 0
     walk = _Walk(attribute=False)
-    known = scope.memo.property_names
+    memo = scope.memo
+    known = memo.property_names if memo.shortcuts else {}  # the reference keeps no memo
     for key, value in properties.items():
         length = known.get(key)
         if length is None:
@@ -382,7 +418,7 @@ def custom_attribute(name: str, value: Any, base: tuple[str | int, ...],
     if value is None or kind is bool or (kind is int and -INT64 <= value < INT64) or (
             kind is float and value - value == 0.0):
         return value
-    if kind is list and 0 < len(value) <= MAX_ARRAY and _plain_scalars(value):
+    if kind is list and 0 < len(value) <= MAX_ARRAY and plain_scalars(value):
         return value
     walk = _Walk(attribute=True)
     try:
@@ -416,7 +452,7 @@ def custom_attribute(name: str, value: Any, base: tuple[str | int, ...],
     return cleaned
 
 
-def _plain_scalars(items: list[Any]) -> bool:
+def plain_scalars(items: list[Any]) -> bool:
     """Whether every item is a short string, a boolean or a plain number (the common
     array, sent as it is)."""
     for item in items:
