@@ -11,6 +11,13 @@ that a busy spell of a shared machine touches them all alike. For each run it re
   (the resident sizes, sampled every 10 ms from ``/proc``; on other systems the largest
   single process, from ``getrusage``).
 
+- in every round, the *ceiling*: the speed-up the machine gives work that is perfectly
+  parallel at that moment (``N`` processes each running the same pure-Python loop,
+  against one process running it alone: ``N`` times one's wall time / the ``N``'s wall
+  time). On a virtual machine whose cores share a host, two processes may get much less
+  than two cores; the ceiling says how much the machine gave, so that ``--jobs`` is
+  judged against it.
+
 The ratios compare the runs of one round, so they hold however loaded the machine is
 when the rounds differ; the spread of the per-round ratios says how noisy the machine
 was. ``--cpus 0`` pins every run to the listed cores (as ``taskset -c 0`` does): on one
@@ -120,6 +127,22 @@ def profile_parent(path: Path, jobs: int, top: int) -> None:
     stats.sort_stats("tottime").print_stats(top)
 
 
+#: The loop of the ceiling: pure Python, no memory, about half a second.
+LOOP = "x = 0\nfor i in range(12_000_000):\n    x += i * i\n"
+
+
+def ceiling(processes: int) -> float:
+    """The speed-up ``processes`` copies of :data:`LOOP` get now over one copy alone."""
+    def wall(count: int) -> float:
+        start = time.perf_counter()
+        children = [subprocess.Popen([sys.executable, "-c", LOOP])  # noqa: S603
+                    for _ in range(count)]
+        for child in children:
+            child.wait()
+        return time.perf_counter() - start
+    return processes * wall(1) / wall(processes)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=200_000,
@@ -140,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"corpus: {args.events:,} events; {args.repeat} rounds of --jobs "
           f"{', '.join(map(str, args.jobs))}; {cores} usable cores")
     runs: dict[int, list[dict[str, float]]] = {jobs: [] for jobs in args.jobs}
+    ceilings: dict[int, list[float]] = {jobs: [] for jobs in args.jobs}
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "corpus.ndjson"
         with path.open("wb") as file:
@@ -148,8 +172,10 @@ def main(argv: list[str] | None = None) -> int:
         for round_ in range(1, args.repeat + 1):
             for jobs in args.jobs:
                 runs[jobs].append(run_once(path, jobs))
-            walls = "  ".join(f"--jobs {jobs}: {runs[jobs][-1]['wall']:6.2f} s"
-                              for jobs in args.jobs)
+                used = min(cores or 1, jobs or cores or 1)
+                ceilings[jobs].append(ceiling(used) if used > 1 else 1.0)
+            walls = "  ".join(f"--jobs {jobs}: {runs[jobs][-1]['wall']:6.2f} s "
+                              f"(ceiling {ceilings[jobs][-1]:.2f})" for jobs in args.jobs)
             print(f"  round {round_}: {walls}")
         if args.profile:
             profile_parent(path, args.jobs[-1], args.profile)
@@ -157,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     base = args.jobs[0]
     print(f"{'':10} {'events/s':>10} {'wall s':>8} {'cpu s':>8} {'memory MB':>10} "
           f"{'(all processes)':>16} {'speed-up':>9} {'(per round: min-max)':>21} "
-          f"{'cpu bound':>10}")
+          f"{'cpu bound':>10} {'ceiling':>8}")
     least_cpu = {jobs: min(run["cpu"] for run in runs[jobs]) for jobs in args.jobs}
     for jobs in args.jobs:
         best = min(runs[jobs], key=lambda run: run["wall"])
@@ -168,11 +194,13 @@ def main(argv: list[str] | None = None) -> int:
               f"{best['cpu']:>8.2f} {max(r['parent'] for r in runs[jobs]) / 1e6:>10.1f} "
               f"{max(r['total'] for r in runs[jobs]) / 1e6:>16.1f} "
               f"{statistics.median(ratios):>9.2f} "
-              f"{min(ratios):>10.2f} - {max(ratios):.2f} {bound:>10.2f}")
+              f"{min(ratios):>10.2f} - {max(ratios):.2f} {bound:>10.2f} "
+              f"{statistics.median(ceilings[jobs]):>8.2f}")
     print("events/s, wall and cpu: the best round; memory: the largest peak; speed-up: the "
           f"median over rounds of --jobs {base}'s wall time over this setting's; cpu bound: "
           "the speed-up the CPU time allows on idle cores (cores used x least cpu of "
-          f"--jobs {base} / least cpu of this setting)")
+          f"--jobs {base} / least cpu of this setting); ceiling: the median over rounds "
+          "of the speed-up the machine gave perfectly parallel work in that round")
     return 0
 
 
