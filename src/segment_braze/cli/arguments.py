@@ -170,9 +170,9 @@ def _add_run(parser: argparse.ArgumentParser, *, writes: bool) -> None:
                              "attributes, events and purchases (accounts on a combined "
                              "limit: 50 or 75)")
     parser.add_argument("-j", "--jobs", type=_jobs, default=1, metavar="N",
-                        help="translate in N processes, this one and N-1 workers (0: "
-                             "one per core; at most one per core); the output is the "
-                             "same (default: 1, in this process)")
+                        help="translate in N worker processes (0: one per core; at most "
+                             "one per core); the output is the same (default: 1, in "
+                             "this process)")
     add_state(parser, writes=writes)
     add_settings(parser)
 

@@ -65,8 +65,7 @@ def _run_with(args: argparse.Namespace, streams: Streams, inputs: list[Source], 
     start = time.perf_counter()
     with contextlib.ExitStack() as stack:
         # The workers start first, before any output file or progress bar exists.
-        # This process translates too: N processes are N - 1 workers and this one.
-        pool = stack.enter_context(jobs.Pool(settings, workers - 1)) if workers > 1 else None
+        pool = stack.enter_context(jobs.Pool(settings, workers)) if workers > 1 else None
         out, rejects, progress = stack.enter_context(
             session(args, streams, inputs, tally, writes=writes))
         requests = (translate(inputs, Translator(settings), tracker, tally, rejects,

@@ -1,18 +1,16 @@
-"""``--jobs N``: events translated in N processes, everything else here, in order.
+"""``--jobs N``: events translated in worker processes, everything else here, in order.
 
-The command reads the inputs in blocks of whole lines (unparsed), counts them and hands
-each block to a pool of ``N - 1`` worker processes; each worker parses and translates its
-block with its own :class:`~segment_braze.Translator`, built from the settings when it
-starts, and sends back one outcome per line in the compact form of :mod:`.transfer`.
-The command is the N-th: whenever every worker already has a block to go on with, it
-translates the next block itself, which costs it less than taking that block's outcomes
-back from a worker would. It takes the outcomes in input order and does everything that
-depends on order as ``--jobs 1`` does: change tracking, batching, writing and
-accounting. So the output is the same, byte for byte.
+The parent process reads the inputs in blocks of whole lines (unparsed), counts them and
+hands each block to a pool of workers; each worker parses and translates its block with
+its own :class:`~segment_braze.Translator`, built from the settings when it starts, and
+sends back one outcome per line in the compact form of :mod:`.transfer`. The parent
+takes the outcomes back in input order and does everything that depends on order as
+``--jobs 1`` does: change tracking, batching, writing and accounting. So the output is
+the same, byte for byte.
 
-At most ``2 * N`` blocks (about half a megabyte each) are in flight, so memory stays flat
+At most ``2 * N`` blocks (about a megabyte each) are in flight, so memory stays flat
 however large the input. A worker that dies stops the run with an error, never a hang;
-workers ignore Ctrl-C, which stops the command, and the command stops them.
+workers ignore Ctrl-C, which stops the parent, and the parent stops them.
 """
 
 from __future__ import annotations
@@ -139,10 +137,9 @@ def _cpu_limit() -> int | None:
 
 
 def workers_for(jobs: int) -> int:
-    """The translating processes ``--jobs`` asks for (0: one per core), this one
-    included, never more than the cores there are: a process more than the cores only
-    adds switching, and on one core the work is done in this process (1), the fastest
-    way there."""
+    """The worker processes ``--jobs`` asks for (0: one per core), never more than the
+    cores there are: a worker more than the cores only adds switching, and on one core
+    the work is done in this process (1), the fastest way there."""
     cores = usable_cores()
     return min(cores if jobs == 0 else jobs, cores)
 
@@ -166,28 +163,23 @@ def _start(settings: Settings, loads: Any) -> None:
 
 
 def _work(unit: Unit) -> bytes:
-    """One outcome per line of ``unit``, each encoded as soon as it is made, so that its
-    objects die young."""
+    """One outcome per line of ``unit`` (its translation, or why it was rejected), each
+    encoded as soon as it is made, so that its objects die young."""
     assert _translator is not None  # noqa: S101 - set by _start
-    encode = transfer.encode
-    return marshal.dumps([encode(outcome) for outcome in outcomes_of(_translator, unit)])
-
-
-def outcomes_of(translator: Translator, unit: Unit) -> Iterator[Translation | Rejection]:
-    """The outcome of each line of ``unit``: its translation, or why it was rejected
-    (a line that is no event, or whose translation raised)."""
-    translate = translator.translate
+    translate, encode = _translator.translate, transfer.encode
+    out: list[bytes] = []
     for position, item in enumerate(unit.items(), unit.position):
         reason = item.reason
         if reason is not None:
-            yield rejected_line(item, item.problems, reason)
+            out.append(encode(rejected_line(item, item.problems, reason)))
             continue
         try:
             translation = translate(item.event, position=position)
         except Exception as error:  # InvalidEvent, or a bug: counted, the run goes on
-            yield failed_line(item, error)
+            out.append(encode(failed_line(item, error)))
             continue
-        yield translation
+        out.append(encode(translation))
+    return marshal.dumps(out)
 
 
 # -- in the parent -----------------------------------------------------------------------
@@ -239,28 +231,17 @@ def _joined(blocks: list[Block]) -> Block:
     return Block(first.source, first.line, b"".join(block.data for block in blocks))
 
 
-#: What stands for a unit's outcomes until they are taken: the worker's future, the
-#: outcomes translated here, or nothing (a read fault).
-_Pending = tuple[Unit | ReadFailure, "Future[bytes] | list[Translation | Rejection] | None"]
-
-
 class Pool:
-    """``workers`` worker processes translating units of lines with ``settings``, and this
-    process translating whenever they all have work; :meth:`outcomes` gives the outcomes
-    back in the order the units were given. A context manager: the workers stop when it
-    exits, however it exits. ``context`` is the multiprocessing context (default: the
-    platform's)."""
+    """Worker processes translating units of lines with ``settings``; :meth:`outcomes`
+    gives the outcomes back in the order the units were given. A context manager: the
+    workers stop when it exits, however it exits. ``context`` is the multiprocessing
+    context (default: the platform's)."""
 
     def __init__(self, settings: Settings, workers: int, *,
                  context: BaseContext | None = None) -> None:
-        self.workers = workers
-        #: Units in flight at most, with this process as one of the translating ones:
-        #: enough to keep every worker busy while this process takes the outcomes of the
-        #: oldest or translates one.
-        self.depth = 2 * (workers + 1)
-        #: This process's own translator, for the units it translates; built lazily.
-        self.settings = settings
-        self._translator: Translator | None = None
+        #: Units in flight at most: enough to keep every worker busy while the parent
+        #: takes the outcomes of the oldest.
+        self.depth = 2 * workers
         # A forked worker flushes the standard streams it inherited when it ends: what
         # they hold now would be written twice.
         for stream in (sys.stdout, sys.stderr):
@@ -291,48 +272,17 @@ class Pool:
         self.executor.shutdown(wait=True, cancel_futures=True)
 
     def outcomes(self, work: Iterable[Unit | ReadFailure]
-                 ) -> Iterator[tuple[Unit | ReadFailure, list[Translation | Rejection]]]:
-        """Each unit with the outcome of each of its lines (a read fault with none), in
-        the order given.
-
-        Before each unit's outcomes are given, every worker is topped up to two units
-        not done (one running, one waiting), so that none waits while the caller works
-        on outcomes. When the oldest unit is not done yet, this process reads the next
-        one and translates it itself instead of waiting. At most :attr:`depth` units
-        are held at once."""
-        pending: deque[_Pending] = deque()
-        units = iter(work)
-        more = True
-        while True:
-            while more and len(pending) < self.depth and self._waiting(pending) < 2 * self.workers:
-                unit = next(units, None)
-                if unit is None:
-                    more = False
-                else:
-                    pending.append((unit, None if isinstance(unit, ReadFailure)
-                                    else self._submit(unit)))
-            if not pending:
-                return
-            if more and len(pending) < self.depth and not _ready(pending[0][1]):
-                unit = next(units, None)
-                if unit is None:
-                    more = False
-                else:
-                    pending.append((unit, None if isinstance(unit, ReadFailure)
-                                    else list(outcomes_of(self._local(), unit))))
-                continue
+                 ) -> Iterator[tuple[Unit | ReadFailure, list[bytes]]]:
+        """Each unit with the encoded outcome of each of its lines (a read fault with
+        none), in the order given. Reading goes on while workers translate, until
+        :attr:`depth` units are in flight."""
+        pending: deque[tuple[Unit | ReadFailure, Future[bytes] | None]] = deque()
+        for unit in work:
+            pending.append((unit, self._submit(unit) if isinstance(unit, Unit) else None))
+            while pending and (len(pending) > self.depth or _ready(pending[0][1])):
+                yield _take(*pending.popleft())
+        while pending:
             yield _take(*pending.popleft())
-
-    @staticmethod
-    def _waiting(pending: deque[_Pending]) -> int:
-        """Units handed to workers and not done."""
-        return sum(1 for _, held in pending if isinstance(held, Future) and not held.done())
-
-    def _local(self) -> Translator:
-        """This process's translator, built when it first translates."""
-        if self._translator is None:
-            self._translator = Translator(self.settings)
-        return self._translator
 
     def _submit(self, unit: Unit) -> Future[bytes]:
         """``unit`` handed to a worker: its future outcome (a failed one once a worker
@@ -345,48 +295,52 @@ class Pool:
             return future
 
 
-def _ready(held: Future[bytes] | list[Translation | Rejection] | None) -> bool:
-    return not isinstance(held, Future) or held.done()
+def _ready(future: Future[bytes] | None) -> bool:
+    return future is None or future.done()
 
 
-def _take(unit: Unit | ReadFailure,
-          held: Future[bytes] | list[Translation | Rejection] | None
-          ) -> tuple[Unit | ReadFailure, list[Translation | Rejection]]:
-    """``unit`` with its outcomes, rebuilt from a worker's answer if it translated them.
-
-    The cycle collector is paused while they are rebuilt: that allocates several objects
-    per event, none in a cycle, and collections triggered every few hundred allocations
-    would cost this process about a tenth of its time."""
-    if not isinstance(held, Future) or isinstance(unit, ReadFailure):
-        return unit, held if isinstance(held, list) else []
+def _take(unit: Unit | ReadFailure, future: Future[bytes] | None
+          ) -> tuple[Unit | ReadFailure, list[bytes]]:
+    if future is None or isinstance(unit, ReadFailure):
+        return unit, []
     try:
-        encoded = marshal.loads(held.result())  # noqa: S302 - our own worker's
+        return unit, marshal.loads(future.result())  # noqa: S302 - our own worker's
     except BrokenProcessPool:
         raise WorkerError(f"a worker process ended unexpectedly (translating "
                           f"{unit.where()}); the run was stopped") from None
     except Exception as error:  # a bug in the worker: one line, as for any error
         raise WorkerError(f"a worker process failed (translating {unit.where()}): "
                           f"{type(error).__name__}: {error}") from None
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        decode = transfer.decode
-        return unit, [decode(data) for data in encoded]
-    finally:
-        if collecting:
-            gc.enable()
 
 
 def translate(pool: Pool, sources: Sequence[Source], tracker: Tracker | None, tally: Tally,
               rejects: Rejects, progress: Progress, stdin: IO[bytes]) -> Iterator[Request]:
     """What :func:`.pipeline.translate` yields, translated in ``pool``: the requests in
-    input order, every line counted as that function counts it."""
-    accept = tally.accept
+    input order, every line counted as that function counts it.
+
+    The cycle collector is paused meanwhile: rebuilding the outcomes allocates several
+    objects per event, none in a cycle (a run leaves the same few hundred cyclic objects
+    whatever its size), and collections triggered every few hundred allocations cost this
+    process about a tenth of its time.
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield from _translated(pool, sources, tracker, tally, rejects, progress, stdin)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _translated(pool: Pool, sources: Sequence[Source], tracker: Tracker | None, tally: Tally,
+                rejects: Rejects, progress: Progress, stdin: IO[bytes]) -> Iterator[Request]:
+    accept, decode = tally.accept, transfer.decode
     for unit, outcomes in pool.outcomes(units(sources, tally, progress, stdin)):
         if isinstance(unit, ReadFailure):
             report(unit, tally, progress)
             continue
-        for index, outcome in enumerate(outcomes):
+        for index, data in enumerate(outcomes):
+            outcome = decode(data)
             if type(outcome) is Rejection:
                 rejects.write(outcome)
                 continue
