@@ -670,14 +670,17 @@ def _split_name(traits: Mapping[str, Any], values: _Values) -> None:
         return
     parts = name.strip().split(None, 1)
     for attribute, part in zip(("first_name", "last_name"), parts, strict=False):
-        values.set_standard(attribute, _text(part), "name", ("name",))
+        values.set_standard(attribute, STANDARD_TRAITS[attribute][1](part), "name", ("name",))
 
 
 def _location(location: Mapping[str, Any], values: _Values, current_location: bool) -> None:
+    """``context.location`` stands in for fields the traits leave unset: its ``country``
+    for ``country`` and, with ``current_location``, its latitude and longitude for
+    ``current_location``; each passes that field's own rule."""
     scope = values.scope
     base: PathT = ("context", "location")
     if "country" not in values.source and location.get("country") is not None:
-        result = _country(location["country"])
+        result = STANDARD_TRAITS["country"][1](location["country"])
         if type(result) is Dropped:
             scope.notice((*base, "country"), result.message)
         else:
@@ -688,11 +691,13 @@ def _location(location: Mapping[str, Any], values: _Values, current_location: bo
     latitude, longitude = location.get("latitude"), location.get("longitude")
     if latitude is None and longitude is None:
         return
-    if _coordinate(latitude, 90) and _coordinate(longitude, 180):
-        values.standard["current_location"] = {"latitude": latitude, "longitude": longitude}
-    else:
+    point = {"latitude": latitude, "longitude": longitude}
+    result = STANDARD_TRAITS["current_location"][1](point)
+    if type(result) is Dropped:
         scope.notice(base, "latitude and longitude must both be numbers within range; "
                      "current_location not sent")
+    else:
+        values.standard["current_location"] = result
 
 
 # -- rule bodies -----------------------------------------------------------------------
