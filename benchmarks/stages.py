@@ -40,7 +40,7 @@ REQUESTS = "request objects, Translation"
 TO_JSON = "to_json"
 OTHER = "other"
 
-#: The rule bodies of the traits module (the rest of it normalises values).
+#: The rule bodies of the traits module (the rest of it walks and checks the traits).
 _TRAIT_RULES = frozenset({"identify_to_attributes", "group_to_attributes",
                           "context_traits_to_attributes", "_attributes"})
 #: The functions of the purchases module that check and normalise a product.
@@ -65,7 +65,8 @@ def stage_of(function: Function) -> str:
             or "segment_braze.events." in module \
             or (module.endswith("/times.py") and name != "render_time"):
         return STRUCTURING
-    if "/mapping/values.py" in module or "/dateutil/" in module \
+    if "/mapping/values.py" in module or "/mapping/fields.py" in module \
+            or "/dateutil/" in module \
             or name == "looks_like_email" \
             or ("/mapping/traits.py" in module and name not in _TRAIT_RULES) \
             or ("/mapping/purchases.py" in module and name in _PRODUCT_CHECKS) \

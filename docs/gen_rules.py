@@ -27,7 +27,7 @@ from typing import Any
 
 from segment_braze import _tables, events, limits, rules
 from segment_braze.combinators import name_of
-from segment_braze.mapping import ecommerce, identity, purchases, traits, values
+from segment_braze.mapping import ecommerce, fields, identity, purchases, traits, values
 
 PAGE = Path(__file__).with_name("rules.md")
 
@@ -285,28 +285,28 @@ def paths_section() -> list[str]:
 
 def traits_section() -> list[str]:
     spellings: dict[str, list[str]] = {}
-    for trait, (field, _) in traits.STANDARD_TRAITS.items():
+    for trait, (field, _) in fields.STANDARD_TRAITS.items():
         spellings.setdefault(field, []).append(trait)
-    for part, (field, _) in traits.ADDRESS.items():
+    for part, (field, _) in fields.ADDRESS.items():
         spellings.setdefault(field, []).append(f"address.{part}")
     out = ["## Data tables", "",
            "The rule bodies read these constants; to change what a trait becomes, change "
            "the table, not the code that reads it.", "",
-           "### Braze's standard fields (`mapping.traits.STANDARD_FIELDS`)", "",
-           f"{markdown(constant_doc(traits, 'STANDARD_FIELDS') or '')} A trait of a "
+           "### Braze's standard fields (`mapping.fields.STANDARD_FIELDS`)", "",
+           f"{markdown(constant_doc(fields, 'STANDARD_FIELDS') or '')} A trait of a "
            "field's own name sets it, and so does Segment's spelling of it "
-           f"(`mapping.traits.TRAIT_SPELLINGS`: {codes(traits.TRAIT_SPELLINGS)}). A trait "
+           f"(`mapping.fields.TRAIT_SPELLINGS`: {codes(fields.TRAIT_SPELLINGS)}). A trait "
            "set to `null` unsets its field (`null` is sent). Every other trait is a custom "
            "attribute (see the limits below).", "",
            "| Braze field | traits | value |", "|---|---|---|"]
-    for field, rule in traits.STANDARD_FIELDS.items():
+    for field, rule in fields.STANDARD_FIELDS.items():
         names = codes(spellings.get(field, ())) or "—"
         value = IDENTIFYING if rule is None else NORMALISERS[rule.__name__]
         out.append(f"| `{field}` | {names} | {cell(value)} |")
-    out += ["", "### The address (`mapping.traits.ADDRESS`)", "",
-            markdown(constant_doc(traits, "ADDRESS") or ""), "",
+    out += ["", "### The address (`mapping.fields.ADDRESS`)", "",
+            markdown(constant_doc(fields, "ADDRESS") or ""), "",
             "| `address.` part | Braze attribute | value |", "|---|---|---|"]
-    for part, (attribute, normaliser) in traits.ADDRESS.items():
+    for part, (attribute, normaliser) in fields.ADDRESS.items():
         out.append(f"| `{part}` | `{attribute}` | {cell(NORMALISERS[normaliser.__name__])} |")
     out += ["", "Without `address.country`, `context.location.country` is used. On identify "
             "calls without a `current_location` trait, `context.location.latitude` and "
@@ -316,10 +316,10 @@ def traits_section() -> list[str]:
 
 def genders_section() -> list[str]:
     by_value: dict[str | None, list[str]] = {}
-    for word, value in traits.GENDERS.items():
+    for word, value in fields.GENDERS.items():
         by_value.setdefault(value, []).append(word)
-    out = ["### Genders (`mapping.traits.GENDERS`)", "",
-           markdown(constant_doc(traits, "GENDERS") or ""), "",
+    out = ["### Genders (`mapping.fields.GENDERS`)", "",
+           markdown(constant_doc(fields, "GENDERS") or ""), "",
            "| Braze value | words |", "|---|---|"]
     for value, words in by_value.items():
         shown = "`null`" if value is None else f"`{value}`"
@@ -333,10 +333,10 @@ def identity_section() -> list[str]:
         "### Identity traits (`mapping.traits.IDENTITY_TRAITS`)", "",
         f"{markdown(constant_doc(traits, 'IDENTITY_TRAITS') or '')} They are left out "
         f"silently: {codes(sorted(traits.IDENTITY_TRAITS))}.", "",
-        "### Reserved keys (`mapping.traits.RESERVED_KEYS`)", "",
-        f"{markdown(constant_doc(traits, 'RESERVED_KEYS') or '')} The keys: the fields "
+        "### Reserved keys (`mapping.fields.RESERVED_KEYS`)", "",
+        f"{markdown(constant_doc(fields, 'RESERVED_KEYS') or '')} The keys: the fields "
         "that identify the user, and those that steer the object "
-        f"(`mapping.traits.CONTROL_KEYS`): {codes(sorted(traits.RESERVED_KEYS))}.", "",
+        f"(`mapping.fields.CONTROL_KEYS`): {codes(sorted(fields.RESERVED_KEYS))}.", "",
         "### Group attribute (`mapping.traits.GROUP_PREFIX`)", "",
         f"{markdown(constant_doc(traits, 'GROUP_PREFIX') or '')} "
         f"`{traits.GROUP_PREFIX}<groupId>`: the whole name must fit in "

@@ -23,7 +23,7 @@ import pytest
 
 import segment_braze as sb
 from segment_braze.combinators import name_of
-from segment_braze.mapping import traits
+from segment_braze.mapping import fields
 from segment_braze.settings import INSTANCES, SEGMENT_KEYS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -130,15 +130,15 @@ class TestRulesPage:
         page = gen_rules.render()
         section = page.split("### Braze's standard fields", 1)[1].split("\n### ", 1)[0]
         rows = _table_rows(section)
-        fields = {r[0].strip("`"): _codes(r[1]) for r in rows if len(r) == 3}
-        assert set(traits.STANDARD_FIELDS) <= fields.keys()
-        for trait, (field, _) in traits.STANDARD_TRAITS.items():
-            assert trait in fields[field], trait
-        for field, rule in traits.STANDARD_FIELDS.items():
-            assert (rule is None) == (fields[field] == []), field
+        listed = {r[0].strip("`"): _codes(r[1]) for r in rows if len(r) == 3}
+        assert set(fields.STANDARD_FIELDS) <= listed.keys()
+        for trait, (field, _) in fields.STANDARD_TRAITS.items():
+            assert trait in listed[field], trait
+        for field, rule in fields.STANDARD_FIELDS.items():
+            assert (rule is None) == (listed[field] == []), field
         words = {w for r in _table_rows(page) for w in _codes(r[1]) if r[0] in
                  ("`M`", "`F`", "`O`", "`N`", "`P`", "`null`")}
-        assert words == set(traits.GENDERS)
+        assert words == set(fields.GENDERS)
 
     def test_check_mode_reports_a_stale_page(self, gen_rules: ModuleType, tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch,
@@ -156,10 +156,10 @@ class TestRulesPage:
     def test_constant_doc_reads_the_comment_above_a_constant(self,
                                                              gen_rules: ModuleType) -> None:
         """``#:`` comments and trailing docstrings are found; a missing name is an error."""
-        assert gen_rules.constant_doc(traits, "GENDERS").startswith("Gender words")
+        assert gen_rules.constant_doc(fields, "GENDERS").startswith("Gender words")
         assert gen_rules.constant_doc(sb.rules, "DEFAULT_RULES").startswith("The default")
         with pytest.raises(LookupError):
-            gen_rules.constant_doc(traits, "NO_SUCH_CONSTANT")
+            gen_rules.constant_doc(fields, "NO_SUCH_CONSTANT")
 
     def test_markdown_converts_inline_markup(self, gen_rules: ModuleType) -> None:
         """reStructuredText literals and roles become Markdown code spans."""

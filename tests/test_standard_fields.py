@@ -16,7 +16,12 @@ from typing import Any
 import pytest
 
 import segment_braze as sb
-from segment_braze.mapping import traits
+from segment_braze.mapping.fields import (
+    RESERVED_KEYS,
+    STANDARD_FIELDS,
+    STANDARD_TRAITS,
+    TRAIT_SPELLINGS,
+)
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -56,24 +61,24 @@ def load(path: Path) -> tuple[Any, dict[str, Any], list[str]]:
 
 def test_the_table_holds_every_standard_field() -> None:
     """STANDARD_FIELDS is Braze's list: none missing, none invented."""
-    assert set(traits.STANDARD_FIELDS) == BRAZE_FIELDS
+    assert set(STANDARD_FIELDS) == BRAZE_FIELDS
 
 
 def test_identifying_fields_never_come_from_traits() -> None:
     """The identifying keys have no rule and are reserved; every other field has one."""
-    assert {f for f, rule in traits.STANDARD_FIELDS.items() if rule is None} == IDENTIFYING
-    assert IDENTIFYING <= traits.RESERVED_KEYS
-    assert not IDENTIFYING & traits.STANDARD_TRAITS.keys()
+    assert {f for f, rule in STANDARD_FIELDS.items() if rule is None} == IDENTIFYING
+    assert IDENTIFYING <= RESERVED_KEYS
+    assert not IDENTIFYING & STANDARD_TRAITS.keys()
 
 
 def test_every_field_is_a_trait_of_its_own_name() -> None:
     """A trait named like a field (other than the identifying ones) is checked by the
     field's rule, not sent raw as a custom attribute."""
-    for field, rule in traits.STANDARD_FIELDS.items():
+    for field, rule in STANDARD_FIELDS.items():
         if rule is not None:
-            assert traits.STANDARD_TRAITS[field] == (field, rule)
-    for trait, field in traits.TRAIT_SPELLINGS.items():
-        assert traits.STANDARD_TRAITS[trait][0] == field
+            assert STANDARD_TRAITS[field] == (field, rule)
+    for trait, field in TRAIT_SPELLINGS.items():
+        assert STANDARD_TRAITS[trait][0] == field
 
 
 @pytest.mark.parametrize("field", sorted(BRAZE_FIELDS))
@@ -115,7 +120,7 @@ class TestRules:
 
     def test_null_unsets_every_field(self) -> None:
         """A standard field set to null is sent as null: Braze unsets it."""
-        fields = [f for f, rule in traits.STANDARD_FIELDS.items() if rule is not None]
+        fields = [f for f, rule in STANDARD_FIELDS.items() if rule is not None]
         attributes, notices = self.sent(dict.fromkeys(fields))
         assert attributes == {"external_id": "u1", **dict.fromkeys(fields)}
         assert notices == []
