@@ -220,19 +220,26 @@ def _group_entry(entry: Any) -> dict[str, str] | None:
             "subscription_state": state.strip().lower()}
 
 
-def _subscription_groups(value: Any) -> Any:
-    """Entries are independent (one group each): bad ones are dropped, good ones sent."""
+def _entries(value: Any, entry: Callable[[Any], dict[str, str] | None], expected: str,
+             bad_entries: str) -> Any:
+    """An array of independent entries (one group, one device each), each checked by
+    ``entry`` (``None`` for a bad one): bad ones are dropped with a notice naming their
+    indexes, good ones sent."""
     if not isinstance(value, list) or not value:
-        return Dropped("expected a non-empty array of {subscription_group_id, "
-                       "subscription_state}; dropped")
-    groups = [_group_entry(entry) for entry in value]
-    good = [group for group in groups if group is not None]
-    if len(good) == len(groups):
+        return Dropped(f"expected a non-empty array of {expected}; dropped")
+    checked = [entry(item) for item in value]
+    good = [item for item in checked if item is not None]
+    if len(good) == len(checked):
         return good
-    bad = [index for index, group in enumerate(groups) if group is None]
-    message = (f"entries {bad} are not {{subscription_group_id, subscription_state: "
-               "subscribed or unsubscribed}")
-    return Fixed(good, f"{message}; dropped") if good else Dropped(f"{message}; dropped")
+    bad = [index for index, item in enumerate(checked) if item is None]
+    message = f"entries {bad} are not {bad_entries}; dropped"
+    return Fixed(good, message) if good else Dropped(message)
+
+
+def _subscription_groups(value: Any) -> Any:
+    return _entries(value, _group_entry, "{subscription_group_id, subscription_state}",
+                    "{subscription_group_id, subscription_state: subscribed or "
+                    "unsubscribed}")
 
 
 def _boolean(value: Any) -> Any:
@@ -391,17 +398,8 @@ def _push_token(entry: Any) -> dict[str, str] | None:
 
 
 def _push_tokens(value: Any) -> Any:
-    """Entries are independent (one device each): bad ones are dropped, good ones sent."""
-    if not isinstance(value, list) or not value:
-        return Dropped("expected a non-empty array of {app_id, token, device_id}; dropped")
-    tokens = [_push_token(entry) for entry in value]
-    good = [token for token in tokens if token is not None]
-    if len(good) == len(tokens):
-        return good
-    bad = [index for index, token in enumerate(tokens) if token is None]
-    message = (f"entries {bad} are not {{app_id, token, device_id (optional)}} of "
-               "non-blank strings; dropped")
-    return Fixed(good, message) if good else Dropped(message)
+    return _entries(value, _push_token, "{app_id, token, device_id}",
+                    "{app_id, token, device_id (optional)} of non-blank strings")
 
 
 # -- the table ----------------------------------------------------------------------

@@ -327,19 +327,8 @@ class Ledger:
                 del self.by_origin[origin]
 
     def acknowledge(self, outcomes: Iterable[Any], request: Request | None) -> int:
-        """Settle the writes of the events named by ``outcomes``: the
-        :class:`~segment_braze.Outcome` objects of
-        :func:`~segment_braze.interpret_response`, or the origins of delivered events.
-        Returns how many attribute values were committed.
-
-        A delivered event's values are committed: later writes of the same values are
-        left out. Pass every outcome, not only the delivered ones: a retry or a failure
-        (or a delivery with Braze's minor errors about the event) may have left a value
-        half-written, so it is sent again next time. Pass ``request`` (the request the
-        outcomes answer) when one event's entries may travel in several requests (an
-        identify with its ``/users/identify`` merge, batches that split an event), so
-        that only what that request carried is committed.
-        """
+        """What :meth:`Tracker.acknowledge <segment_braze.tracking.Tracker.acknowledge>`
+        does (see there), under the tracker's lock: the number of values committed."""
         fates: dict[Origin, _Fate] = {}
         fate: _Fate
         for item in outcomes:
