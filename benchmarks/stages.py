@@ -65,7 +65,8 @@ def stage_of(function: Function) -> str:
             or "segment_braze.events." in module \
             or (module.endswith("/times.py") and name != "render_time"):
         return STRUCTURING
-    if "/mapping/values.py" in module or "/mapping/fields.py" in module \
+    if any(part in module for part in ("/mapping/values.py", "/mapping/attributes.py",
+                                       "/mapping/fields.py")) \
             or "/dateutil/" in module \
             or name == "looks_like_email" \
             or ("/mapping/traits.py" in module and name not in _TRAIT_RULES) \

@@ -27,7 +27,15 @@ from typing import Any
 
 from segment_braze import _tables, events, limits, rules
 from segment_braze.combinators import name_of
-from segment_braze.mapping import ecommerce, fields, identity, purchases, traits, values
+from segment_braze.mapping import (
+    attributes,
+    ecommerce,
+    fields,
+    identity,
+    purchases,
+    traits,
+    values,
+)
 
 PAGE = Path(__file__).with_name("rules.md")
 
@@ -419,10 +427,10 @@ def features_section() -> list[str]:
         f"{markdown(constant_doc(traits, 'SUBSCRIPTION_STATE_TRAITS') or '')} "
         f"{' → '.join(code(k) for k in traits.SUBSCRIPTION_STATE_TRAITS)}; the state "
         "`subscribed` or `unsubscribed`, in any case.", "",
-        "### Array-of-object operations (`mapping.values.NESTED_OPERATIONS`)", "",
-        f"{markdown(constant_doc(values, 'NESTED_OPERATIONS') or '')}", "",
+        "### Array-of-object operations (`mapping.attributes.NESTED_OPERATIONS`)", "",
+        f"{markdown(constant_doc(attributes, 'NESTED_OPERATIONS') or '')}", "",
         "| trait key | Braze operation |", "|---|---|",
-        *(f"| `{key}` | `{op}` |" for key, op in values.NESTED_OPERATIONS.items()), "",
+        *(f"| `{key}` | `{op}` |" for key, op in attributes.NESTED_OPERATIONS.items()), "",
         "### Create Alias (`mapping.identity`)", "",
         f"`CREATE_ALIAS_EVENT` = `{identity.CREATE_ALIAS_EVENT}`: "
         f"{markdown(constant_doc(identity, 'CREATE_ALIAS_EVENT') or '')} "

@@ -7,4 +7,6 @@
 - :mod:`.events` - track, page and screen to custom events; event filters;
 - :mod:`.purchases` - orders to purchases;
 - :mod:`.values` - Braze's value rules that all of them share.
+- :mod:`.attributes` - custom attribute values: arrays, nested objects, array-of-object
+  operations.
 """

@@ -17,16 +17,9 @@ from ..braze import SubscriptionStatusSet, UserAttributes
 from ..errors import reject
 from ..events import Group, Identify, Page, Screen, Track
 from ..limits import INT64, MAX_ARRAY, MAX_NAME, MAX_STRING
+from .attributes import Attribute, custom_attribute, plain_scalars
 from .fields import ADDRESS, GROUP_STATES, RESERVED_KEYS, STANDARD_TRAITS
-from .values import (
-    DROP,
-    Attribute,
-    Dropped,
-    Fixed,
-    custom_attribute,
-    name_problem,
-    plain_scalars,
-)
+from .values import DROP, Dropped, Fixed, name_problem
 
 if TYPE_CHECKING:
     from ..scope import Output, Scope

@@ -33,11 +33,9 @@ from .. import _json
 from ..errors import reject
 from ..limits import (
     INT64,
-    MAX_ARRAY,
     MAX_DEPTH,
     MAX_EVENT_CHARS,
     MAX_NAME,
-    MAX_OBJECT_BYTES,
     MAX_PROPERTIES_BYTES,
     MAX_STRING,
 )
@@ -49,16 +47,16 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DROP",
-    "NESTED_OPERATIONS",
     "RESERVED_PROPERTIES",
-    "Attribute",
     "Dropped",
     "Fixed",
+    "TooLarge",
+    "Unsendable",
+    "Walk",
     "check_properties_size",
     "clean_properties",
-    "custom_attribute",
     "name_problem",
-    "plain_scalars",
+    "raise_if_too_large",
 ]
 
 _ABORT: Final = 6 * MAX_EVENT_CHARS
@@ -109,7 +107,7 @@ def name_problem(name: object) -> str | None:
     return None
 
 
-class _Unsendable(Exception):
+class Unsendable(Exception):
     """A nested value breaks a rule: ``path`` is relative to the walk's start."""
 
     def __init__(self, path: tuple[str | int, ...], message: str) -> None:
@@ -118,16 +116,16 @@ class _Unsendable(Exception):
         self.message = message
 
 
-class _TooLarge(_Unsendable):
+class TooLarge(Unsendable):
     """The input is hostile rather than unsendable: the event is rejected."""
 
 
-def _raise_if_too_large(bad: _Unsendable, base: tuple[str | int, ...]) -> None:
-    if isinstance(bad, _TooLarge):
+def raise_if_too_large(bad: Unsendable, base: tuple[str | int, ...]) -> None:
+    if isinstance(bad, TooLarge):
         reject((*base, *bad.path), bad.message)
 
 
-class _Walk:
+class Walk:
     """One walk over nested values, with a running upper bound of their JSON size."""
 
     __slots__ = ("attribute", "fixes", "upper")
@@ -142,8 +140,8 @@ class _Walk:
         if kind is str:
             if len(value) > MAX_STRING:
                 if len(value) > MAX_EVENT_CHARS:
-                    raise _TooLarge(path, "string larger than 1 MB")
-                raise _Unsendable(path, f"string longer than {MAX_STRING} characters")
+                    raise TooLarge(path, "string larger than 1 MB")
+                raise Unsendable(path, f"string longer than {MAX_STRING} characters")
             self.upper += 6 * len(value) + 2
             return value
         if kind is bool or value is None:
@@ -151,12 +149,12 @@ class _Walk:
             return value
         if kind is int:
             if not -INT64 <= value < INT64:
-                raise _Unsendable(path, "integer outside the 64-bit range")
+                raise Unsendable(path, "integer outside the 64-bit range")
             self.upper += 21
             return value
         if kind is float:
             if value - value != 0.0:
-                raise _Unsendable(path, "not a finite number")
+                raise Unsendable(path, "not a finite number")
             self.upper += 25
             return value
         if isinstance(value, datetime):
@@ -166,7 +164,7 @@ class _Walk:
             self.upper += 40
             text = value.isoformat()
             return {"$time": text} if self.attribute else text
-        raise _Unsendable(path, f"unsupported value of type {type(value).__name__}")
+        raise Unsendable(path, f"unsupported value of type {type(value).__name__}")
 
     def value(self, value: Any, path: tuple[str | int, ...], depth: int) -> Any:
         kind = type(value)
@@ -180,9 +178,9 @@ class _Walk:
 
     def _enter(self, path: tuple[str | int, ...], depth: int) -> None:
         if depth > MAX_DEPTH:
-            raise _TooLarge(path, f"nested deeper than {MAX_DEPTH} levels")
+            raise TooLarge(path, f"nested deeper than {MAX_DEPTH} levels")
         if self.upper > _ABORT:
-            raise _TooLarge(path, "larger than 1 MB")
+            raise TooLarge(path, "larger than 1 MB")
 
     def mapping(self, value: Mapping[str, Any], path: tuple[str | int, ...],
                 depth: int) -> Mapping[str, Any]:
@@ -197,7 +195,7 @@ class _Walk:
                     attribute and ("." in key or " " in key)):
                 problem = name_problem(key) or "keys of nested attributes must not contain " \
                                                "'.' or spaces"
-                raise _Unsendable((*path, str(key)), problem)
+                raise Unsendable((*path, str(key)), problem)
             kind = type(item)
             if kind is str and len(item) <= MAX_STRING:
                 self.upper += 6 * len(item) + 2
@@ -278,7 +276,7 @@ def clean_properties(properties: Mapping[str, Any], path: tuple[str | int, ...],
     if type(properties) is not dict or not memo.shortcuts:
         return _clean_properties_slowly(properties, path, scope)
     chars = 0  # characters of names and short strings: at most 6 bytes each in JSON
-    walk: _Walk | None = None  # nested values, checked in place
+    walk: Walk | None = None  # nested values, checked in place
     known = memo.property_names
     for key, value in properties.items():
         length = known.get(key)
@@ -297,11 +295,11 @@ def clean_properties(properties: Mapping[str, Any], path: tuple[str | int, ...],
             chars += length + 5
         elif kind is dict or kind is list:
             if walk is None:
-                walk = _Walk(attribute=False)
+                walk = Walk(attribute=False)
             try:
                 if walk.value(value, (key,), 0) is not value:
                     break  # something in it must change: copied below
-            except _Unsendable:
+            except Unsendable:
                 break  # dropped with a notice (or the event rejected) below
             chars += length + 3
         else:
@@ -319,7 +317,7 @@ def _clean_properties_slowly(properties: Mapping[str, Any], path: tuple[str | in
                              scope: Scope) -> tuple[dict[str, Any], int]:
     out: dict[str, Any] = {}
     chars = 0
-    walk = _Walk(attribute=False)
+    walk = Walk(attribute=False)
     memo = scope.memo
     known = memo.property_names if memo.shortcuts else {}  # the reference keeps no memo
     for key, value in properties.items():
@@ -347,7 +345,7 @@ def _clean_properties_slowly(properties: Mapping[str, Any], path: tuple[str | in
     return out, bound
 
 
-def _odd_property(key: Any, value: Any, path: tuple[str | int, ...], walk: _Walk,
+def _odd_property(key: Any, value: Any, path: tuple[str | int, ...], walk: Walk,
                   scope: Scope) -> Any:
     """A property off the common path: a bad or reserved name, a long string, a nested
     value; :data:`DROP` after a notice when it cannot be sent."""
@@ -364,8 +362,8 @@ def _odd_property(key: Any, value: Any, path: tuple[str | int, ...], walk: _Walk
         return DROP
     try:
         return walk.value(value, (key,), 0)
-    except _Unsendable as bad:
-        _raise_if_too_large(bad, path)
+    except Unsendable as bad:
+        raise_if_too_large(bad, path)
         scope.notice((*path, *bad.path), f"{bad.message}; property {key!r} dropped")
         return DROP
 
@@ -379,227 +377,3 @@ def check_properties_size(properties: Mapping[str, Any], bound: int,
         if size > MAX_PROPERTIES_BYTES:
             reject(path, f"properties are {size:,} bytes of JSON; Braze accepts at most "
                          f"{MAX_PROPERTIES_BYTES:,}")
-
-
-# -- custom attributes -----------------------------------------------------------------
-
-_SCALAR_OPS: Final = frozenset({"add", "remove"})
-_OBJECT_OPS: Final = frozenset({"$add", "$remove", "$update"})
-_IDENTIFIER_KEYS: Final = frozenset({"$identifier_key", "$identifier_value"})
-
-
-class Attribute:
-    """A cleaned custom attribute value holding array-of-object operations; ``merge``
-    says whether it needs ``_merge_objects`` (``$update`` does)."""
-
-    __slots__ = ("merge", "value")
-
-    def __init__(self, value: Any, merge: bool = False) -> None:
-        self.value = value
-        self.merge = merge
-
-
-def custom_attribute(name: str, value: Any, base: tuple[str | int, ...],
-                     scope: Scope) -> Any:
-    """A custom attribute value as Braze accepts it; :data:`DROP` (after a notice at
-    ``base + (name,)``) when it cannot be sent; or an :class:`Attribute` for
-    array-of-object operations."""
-    kind = type(value)
-    if kind is str:
-        size = len(value)
-        if size <= MAX_STRING:
-            # Counted without the check: the caller (traits_to_values) checks the total.
-            scope.sink.size += size
-            return value
-        scope.sink.count_size(size)
-        scope.notice((*base, name), f"string longer than {MAX_STRING} characters; "
-                     "attribute dropped")
-        return DROP
-    if value is None or kind is bool or (kind is int and -INT64 <= value < INT64) or (
-            kind is float and value - value == 0.0):
-        return value
-    if kind is list and 0 < len(value) <= MAX_ARRAY and plain_scalars(value):
-        return value
-    walk = _Walk(attribute=True)
-    try:
-        if isinstance(value, list | tuple):
-            cleaned: Any = _array_attribute(value, walk)
-        elif isinstance(value, Mapping):
-            if scope.settings.nested_array_operations and _nested_shape(value):
-                cleaned = _nested_operations(walk.mapping(value, (), 1))
-            else:
-                cleaned = _object_attribute(value, walk)
-        elif isinstance(value, datetime):
-            return render_time(value)
-        elif isinstance(value, date):
-            return value.isoformat()
-        else:
-            cleaned = walk.scalar(value, ())
-    except _Unsendable as bad:
-        _raise_if_too_large(bad, (*base, name))
-        scope.notice((*base, name, *bad.path), f"{bad.message}; attribute {name!r} dropped")
-        return DROP
-    for relative, message in walk.fixes:
-        scope.notice((*base, name, *relative), message)
-    scope.sink.count_size(walk.upper // 6)
-    if walk.upper > MAX_OBJECT_BYTES:
-        plain = cleaned.value if isinstance(cleaned, Attribute) else cleaned
-        size = len(_json.dumps(plain))
-        if size > MAX_OBJECT_BYTES:
-            scope.notice((*base, name), f"{size:,} bytes of JSON; Braze accepts at most "
-                         f"{MAX_OBJECT_BYTES:,}; attribute {name!r} dropped")
-            return DROP
-    return cleaned
-
-
-def plain_scalars(items: list[Any]) -> bool:
-    """Whether every item is a short string, a boolean or a plain number (the common
-    array, sent as it is)."""
-    for item in items:
-        kind = type(item)
-        if kind is str:
-            if len(item) > MAX_STRING:
-                return False
-        elif not (kind is bool or (kind is int and -INT64 <= item < INT64)
-                  or (kind is float and item - item == 0.0)):
-            return False
-    return True
-
-
-def _objects(items: list[Any] | tuple[Any, ...]) -> bool:
-    """Whether ``items`` holds objects and nothing else but ``null``s."""
-    return any(isinstance(item, Mapping) for item in items) and all(
-        item is None or isinstance(item, Mapping) for item in items)
-
-
-def _array_attribute(value: list[Any] | tuple[Any, ...], walk: _Walk) -> Any:
-    if _objects(value):
-        return walk.array(value, (), 0)  # an array of objects (nulls removed)
-    if len(value) > MAX_ARRAY:
-        raise _Unsendable((), f"array longer than {MAX_ARRAY} items")
-    return _scalars(value, (), walk)
-
-
-def _not_scalars(items: list[Any] | tuple[Any, ...], index: int, op: str | None) -> str:
-    """Why an array of scalars holding an object or an array at ``index`` cannot be
-    sent."""
-    if op is not None and _objects(items):
-        return f"{op!r} takes strings, numbers and booleans; objects take '${op}'"
-    if isinstance(items[index], list | tuple):
-        return "arrays of arrays are not supported (Braze's arrays are one-dimensional)"
-    return "arrays mix objects and other values"
-
-
-def _scalars(value: Any, path: tuple[str | int, ...], walk: _Walk,
-             op: str | None = None) -> list[Any]:
-    if not isinstance(value, list | tuple):
-        raise _Unsendable(path, "expected an array")
-    out = []
-    for index, item in enumerate(value):
-        if isinstance(item, Mapping | list | tuple):
-            walk.value(item, (*path, index), 1)  # a hostile depth rejects the event
-            raise _Unsendable((*path, index), _not_scalars(value, index, op))
-        if item is None:
-            walk.fixes.append(((*path, index), "null removed from an array"))
-            continue
-        cleaned = walk.scalar(item, (*path, index))
-        out.append(cleaned["$time"] if isinstance(cleaned, dict) else cleaned)
-    return out
-
-
-def _object_attribute(value: Mapping[str, Any], walk: _Walk) -> Any:
-    keys = value.keys()
-    if keys and keys <= {"inc"}:
-        amount = value["inc"]
-        if type(amount) is not int or not -INT64 <= amount < INT64:
-            raise _Unsendable(("inc",), "'inc' takes an integer")
-        return {"inc": amount}
-    if keys and keys <= _SCALAR_OPS:
-        return {op: _scalars(items, (op,), walk, op) for op, items in value.items()}
-    if keys and keys <= _OBJECT_OPS:
-        out = {}
-        for op, items in value.items():
-            if not isinstance(items, list | tuple) or not all(
-                    isinstance(i, Mapping) for i in items):
-                raise _Unsendable((op,), f"{op!r} takes an array of objects")
-            if op == "$add":
-                out[op] = walk.array(items, (op,), 0)
-            else:
-                out[op] = [_identified(item, (op, index), op, walk)
-                           for index, item in enumerate(items)]
-        return Attribute(out, merge="$update" in out)
-    return walk.mapping(value, (), 1)
-
-
-#: The peers' spelling of array-of-object operations, read with
-#: ``nested_array_operations``: a trait whose value is an object of these lists. ``add``
-#: holds the objects to add; each entry of ``update`` and ``remove`` names, under
-#: ``identifier``, the key that identifies the object (``{"identifier": "id", "id": 2,
-#: "age": 27}``), and an ``update`` entry's other keys are the fields to merge into it.
-NESTED_OPERATIONS: Final[Mapping[str, str]] = {"add": "$add", "remove": "$remove",
-                                               "update": "$update"}
-
-
-def _nested_shape(value: Mapping[str, Any]) -> bool:
-    """Whether ``value`` is written in the peers' spelling: only ``add``, ``update`` and
-    ``remove`` lists, with ``update`` or some object among them (``add`` and ``remove``
-    of scalars alone are Braze's own simple-array operations, sent as they are)."""
-    keys = value.keys()
-    if not keys or not keys <= NESTED_OPERATIONS.keys():
-        return False
-    if "update" in keys:
-        return True
-    return any(isinstance(items, list | tuple) and any(isinstance(i, Mapping) for i in items)
-               for items in value.values())
-
-
-def _nested_operations(value: Mapping[str, Any]) -> Attribute:
-    """The peers' ``add`` / ``update`` / ``remove`` (already walked as a nested value) as
-    Braze's ``$add``, ``$remove`` and ``$update`` (in the order Braze applies them);
-    ``$update`` needs ``_merge_objects``."""
-    out: dict[str, list[Any]] = {}
-    for op, braze in NESTED_OPERATIONS.items():
-        if op not in value:
-            continue
-        items = value[op]
-        if not isinstance(items, list) or not all(isinstance(i, Mapping) for i in items):
-            raise _Unsendable((op,), f"{op!r} takes an array of objects")
-        if op == "add":
-            out[braze] = items
-            continue
-        entries = []
-        for index, item in enumerate(items):
-            key = item.get("identifier")
-            if type(key) is not str or not key or key not in item:
-                raise _Unsendable((op, index, "identifier"), "expected the name of the key "
-                                  "that identifies the object, present in the entry")
-            identity = item[key]
-            if isinstance(identity, Mapping | list):
-                raise _Unsendable((op, index, key), "an identifying value must be a scalar")
-            entry: dict[str, Any] = {"$identifier_key": key, "$identifier_value": identity}
-            if op == "update":
-                entry["$new_object"] = {k: v for k, v in item.items()
-                                        if k != "identifier" and k != key}
-            entries.append(entry)
-        out[braze] = entries
-    return Attribute({op: out[op] for op in ("$add", "$remove", "$update") if op in out},
-                     merge="$update" in out)
-
-
-def _identified(item: Mapping[str, Any], path: tuple[str | int, ...], op: str,
-                walk: _Walk) -> dict[str, Any]:
-    expected = _IDENTIFIER_KEYS | {"$new_object"} if op == "$update" else _IDENTIFIER_KEYS
-    if item.keys() != expected:
-        raise _Unsendable(path, f"{op!r} entries take exactly {', '.join(sorted(expected))}")
-    key = item["$identifier_key"]
-    if type(key) is not str or not key:
-        raise _Unsendable((*path, "$identifier_key"), "expected a non-empty string")
-    out = {"$identifier_key": key,
-           "$identifier_value": walk.scalar(item["$identifier_value"],
-                                            (*path, "$identifier_value"))}
-    if op == "$update":
-        new = item["$new_object"]
-        if not isinstance(new, Mapping):
-            raise _Unsendable((*path, "$new_object"), "expected an object")
-        out["$new_object"] = walk.mapping(new, (*path, "$new_object"), 2)
-    return out
